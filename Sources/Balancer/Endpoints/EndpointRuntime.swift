@@ -1,0 +1,141 @@
+import Atomics
+import NIOConcurrencyHelpers
+
+/// One configured endpoint and its live state, shared by the data path, the probes and the status routes.
+///
+/// The runtime outlives routing snapshots: a reload that keeps an endpoint's name and URL keeps its
+/// runtime, so in-flight counts and statistics carry over and requests in flight are not disturbed.
+public final class EndpointRuntime: Sendable {
+    public let configuration: EndpointConfiguration
+    /// Position of this endpoint in the snapshot that created it; stable for its lifetime, used as a
+    /// compact key by selection (``EndpointSet``).
+    public let ordinal: Int
+
+    private let statusValue: ManagedAtomic<EndpointStatus>
+    /// Requests sent to this host and not finished yet (including those handed over from the queue).
+    public let inFlight = ManagedAtomic<Int>(0)
+    let finishedRequests = ManagedAtomic<Int>(0)
+    let failedRequests = ManagedAtomic<Int>(0)
+    /// Sum of the time to the response head of finished requests, in microseconds.
+    let latencyMicroseconds = ManagedAtomic<Int>(0)
+    private let healthReport = NIOLockedValueBox(HealthReport())
+
+    public init(configuration: EndpointConfiguration, ordinal: Int, status: EndpointStatus = .unknown) {
+        self.configuration = configuration
+        self.ordinal = ordinal
+        self.statusValue = ManagedAtomic(status)
+    }
+
+    public var name: String { configuration.name }
+
+    /// Current health; read on every request, so an atomic rather than part of the snapshot.
+    public var status: EndpointStatus {
+        statusValue.load(ordering: .relaxed)
+    }
+
+    /// Sets the health; returns the previous value so callers can log transitions once.
+    @discardableResult
+    public func setStatus(_ status: EndpointStatus) -> EndpointStatus {
+        statusValue.exchange(status, ordering: .relaxed)
+    }
+
+    /// Whether another request may start here now, given `max_concurrency`.
+    @inlinable
+    public var hasRoom: Bool {
+        let limit = configuration.maxConcurrency
+        return limit == 0 || inFlight.load(ordering: .relaxed) < limit
+    }
+
+    /// Takes one slot if the host is under its `max_concurrency`.
+    /// - Returns: false when the host is full (nothing was taken).
+    public func tryAcquire() -> Bool {
+        let limit = configuration.maxConcurrency
+        if limit == 0 {
+            inFlight.wrappingIncrement(ordering: .relaxed)
+            return true
+        }
+        var current = inFlight.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = inFlight.weakCompareExchange(
+                expected: current,
+                desired: current + 1,
+                ordering: .relaxed
+            )
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Gives a slot back without handing it to a queued request; see ``RoutingTable/release(_:outcome:)``.
+    func releaseSlot() {
+        let previous = inFlight.loadThenWrappingDecrement(ordering: .relaxed)
+        precondition(previous > 0, "in-flight count of \(name) went negative")
+    }
+
+    /// Counts one finished request for `/internal/status/endpoints`.
+    func record(_ outcome: RequestOutcome) {
+        finishedRequests.wrappingIncrement(ordering: .relaxed)
+        if !outcome.succeeded {
+            failedRequests.wrappingIncrement(ordering: .relaxed)
+        }
+        if let latency = outcome.timeToHeadMicroseconds {
+            latencyMicroseconds.wrappingIncrement(by: latency, ordering: .relaxed)
+        }
+    }
+
+    /// Statistics of finished requests.
+    public var statistics: EndpointStatistics {
+        let finished = finishedRequests.load(ordering: .relaxed)
+        let failed = failedRequests.load(ordering: .relaxed)
+        let latency = latencyMicroseconds.load(ordering: .relaxed)
+        return EndpointStatistics(
+            requestCount: finished,
+            successRate: finished == 0 ? 1 : Double(finished - failed) / Double(finished),
+            averageLatencyMilliseconds: finished == 0 ? 0 : Double(latency) / Double(finished) / 1000
+        )
+    }
+
+    /// What the probes last found; written by Health, read by the status routes.
+    public var health: HealthReport {
+        healthReport.withLockedValue { $0 }
+    }
+
+    /// Replaces the probe report.
+    public func updateHealth(_ update: (inout HealthReport) -> Void) {
+        healthReport.withLockedValue { update(&$0) }
+    }
+}
+
+/// How a request to an endpoint ended, for its statistics.
+public struct RequestOutcome: Sendable {
+    /// False when the host failed (connection error, timeout, 5xx, cut stream).
+    public var succeeded: Bool
+    public var timeToHeadMicroseconds: Int?
+
+    public init(succeeded: Bool, timeToHeadMicroseconds: Int?) {
+        self.succeeded = succeeded
+        self.timeToHeadMicroseconds = timeToHeadMicroseconds
+    }
+}
+
+/// Counters of one endpoint, as `/internal/status/endpoints` shows them.
+public struct EndpointStatistics: Sendable, Equatable {
+    public var requestCount: Int
+    public var successRate: Double
+    public var averageLatencyMilliseconds: Double
+}
+
+/// The probes' view of an endpoint.
+public struct HealthReport: Sendable, Equatable {
+    /// Wall-clock time of the last finished probe, in seconds since 1970.
+    public var lastCheckAt: Double?
+    /// Wall-clock time the next probe is due, in seconds since 1970.
+    public var nextCheckAt: Double?
+    public var lastError: String?
+    /// Round-trip time of the last successful probe, in milliseconds.
+    public var probeLatencyMilliseconds: Double?
+    public var consecutiveFailures: Int = 0
+
+    public init() {}
+}

@@ -1,0 +1,229 @@
+import Atomics
+import NIOConcurrencyHelpers
+
+/// The live routing state of one olla process: the current ``RoutingSnapshot``, the per-host model lists
+/// it was built from, and the admission queue. The meeting point of Health (which publishes) and Proxy
+/// (which reads and acquires), which never import each other.
+public final class RoutingTable: Sendable {
+    private struct State {
+        var generation = 0
+        var configuration: OllaConfiguration
+        var endpoints: [EndpointRuntime]
+        /// Models of each endpoint's last successful model probe, by endpoint name.
+        var listings: [String: [HostedModel]] = [:]
+        var snapshot: RoutingSnapshot
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let current: NIOLockedValueBox<RoutingSnapshot>
+    private let rotation = ManagedAtomic<Int>(0)
+    private let passiveFailureHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime, String) -> Void)?>(nil)
+    /// Requests waiting for a host with room.
+    public let queue: AdmissionQueue
+
+    public init(configuration: OllaConfiguration) {
+        let endpoints = configuration.endpoints.enumerated().map { ordinal, endpoint in
+            EndpointRuntime(configuration: endpoint, ordinal: ordinal)
+        }
+        let snapshot = RoutingSnapshot(
+            generation: 0,
+            configuration: configuration,
+            endpoints: endpoints,
+            models: .empty
+        )
+        self.state = NIOLockedValueBox(State(configuration: configuration, endpoints: endpoints, snapshot: snapshot))
+        self.current = NIOLockedValueBox(snapshot)
+        self.queue = AdmissionQueue(capacity: configuration.proxy.maxQueue)
+    }
+
+    /// The snapshot to route with now.
+    public var snapshot: RoutingSnapshot {
+        current.withLockedValue { $0 }
+    }
+
+    // MARK: Publishing (Health, reload)
+
+    /// Records what a host lists after a successful model probe.
+    /// - Returns: whether the list changed (and a new snapshot was published).
+    @discardableResult
+    public func publishModels(_ models: [HostedModel], for endpoint: EndpointRuntime) -> Bool {
+        let changed = state.withLockedValue { state -> Bool in
+            guard state.endpoints.contains(where: { $0 === endpoint }) else { return false }
+            guard state.listings[endpoint.name] != models else { return false }
+            state.listings[endpoint.name] = models
+            rebuild(&state)
+            return true
+        }
+        if changed { drainQueue() }
+        return changed
+    }
+
+    /// Sets a host's health, and offers its slots to queued requests when it becomes routable.
+    /// - Returns: the previous status.
+    @discardableResult
+    public func setStatus(_ status: EndpointStatus, of endpoint: EndpointRuntime) -> EndpointStatus {
+        let previous = endpoint.setStatus(status)
+        if status.isRoutable && !previous.isRoutable { drainQueue() }
+        return previous
+    }
+
+    /// Called by the proxy when a real request could not reach a host: out of rotation at once, and Health
+    /// is asked for a quick re-probe (DESIGN.md 6.3, passive health).
+    public func reportConnectionFailure(of endpoint: EndpointRuntime, reason: String) {
+        let previous = endpoint.setStatus(.offline)
+        guard previous != .offline else { return }
+        endpoint.updateHealth { $0.lastError = reason }
+        passiveFailureHandler.withLockedValue { $0 }?(endpoint, reason)
+    }
+
+    /// Sets the callback run when the proxy reports a connection failure (Health installs it).
+    public func onConnectionFailure(_ handler: @escaping @Sendable (EndpointRuntime, String) -> Void) {
+        passiveFailureHandler.withLockedValue { $0 = handler }
+    }
+
+    /// The result of ``apply(_:)``.
+    public struct Changes: Sendable {
+        public var added: [EndpointRuntime]
+        public var removed: [EndpointRuntime]
+        public var kept: [EndpointRuntime]
+    }
+
+    /// Switches to a new configuration (reload). Endpoints with the same name, URL and settings keep their
+    /// runtime (health, models, counters); changed or new ones start `unknown` and are routed once probed,
+    /// except that an endpoint whose URL did not change keeps its health and models. Removed endpoints are
+    /// marked offline; requests already sent to them finish.
+    public func apply(_ configuration: OllaConfiguration) -> Changes {
+        let changes = state.withLockedValue { state -> Changes in
+            var changes = Changes(added: [], removed: [], kept: [])
+            let old = Dictionary(state.endpoints.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            var used = Set<Int>()
+            var reserved = Set<Int>()
+            for endpoint in configuration.endpoints {
+                if let previous = old[endpoint.name], previous.configuration.url == endpoint.url {
+                    reserved.insert(previous.ordinal)
+                }
+            }
+            var endpoints: [EndpointRuntime] = []
+            var listings: [String: [HostedModel]] = [:]
+            for endpoint in configuration.endpoints {
+                if let previous = old[endpoint.name], previous.configuration == endpoint {
+                    endpoints.append(previous)
+                    used.insert(previous.ordinal)
+                    changes.kept.append(previous)
+                    listings[endpoint.name] = state.listings[endpoint.name]
+                } else if let previous = old[endpoint.name], previous.configuration.url == endpoint.url {
+                    let runtime = EndpointRuntime(
+                        configuration: endpoint,
+                        ordinal: previous.ordinal,
+                        status: previous.status
+                    )
+                    runtime.updateHealth { $0 = previous.health }
+                    endpoints.append(runtime)
+                    used.insert(previous.ordinal)
+                    changes.kept.append(runtime)
+                    listings[endpoint.name] = state.listings[endpoint.name]
+                } else {
+                    var ordinal = 0
+                    while used.contains(ordinal) || reserved.contains(ordinal) { ordinal += 1 }
+                    used.insert(ordinal)
+                    let runtime = EndpointRuntime(configuration: endpoint, ordinal: ordinal)
+                    endpoints.append(runtime)
+                    changes.added.append(runtime)
+                }
+            }
+            for runtime in state.endpoints where !endpoints.contains(where: { $0 === runtime }) {
+                if !changes.kept.contains(where: { $0.name == runtime.name }) {
+                    changes.removed.append(runtime)
+                }
+                runtime.setStatus(.offline)
+            }
+            state.configuration = configuration
+            state.endpoints = endpoints
+            state.listings = listings
+            rebuild(&state)
+            return changes
+        }
+        drainQueue()
+        return changes
+    }
+
+    private func rebuild(_ state: inout State) {
+        state.generation += 1
+        let listings = state.endpoints.compactMap { endpoint in
+            state.listings[endpoint.name].map { (endpoint: endpoint, models: $0) }
+        }
+        let snapshot = RoutingSnapshot(
+            generation: state.generation,
+            configuration: state.configuration,
+            endpoints: state.endpoints,
+            models: ModelIndex(listings: listings, aliases: state.configuration.modelAliases)
+        )
+        state.snapshot = snapshot
+        current.withLockedValue { $0 = snapshot }
+    }
+
+    // MARK: Acquiring (Proxy)
+
+    /// The result of ``acquire(_:excluding:strategy:)``.
+    public enum Admission: Sendable {
+        /// A slot was taken on this host; give it back with ``release(_:outcome:)``.
+        case granted(Placement)
+        case full
+        case unavailable
+    }
+
+    /// Chooses a host among `candidates` and takes a slot on it.
+    public func acquire(
+        _ candidates: CandidateSet,
+        excluding excluded: EndpointSet,
+        strategy: LoadBalancerStrategy
+    ) -> Admission {
+        // Another request may fill the chosen host between the choice and the take; choose again then.
+        for _ in 0...candidates.placements.count {
+            let turn = rotation.loadThenWrappingIncrement(ordering: .relaxed)
+            switch EndpointSelector.choose(from: candidates, strategy: strategy, excluding: excluded, rotation: turn) {
+            case .chosen(let placement):
+                if placement.endpoint.tryAcquire() { return .granted(placement) }
+            case .full:
+                return .full
+            case .unavailable:
+                return .unavailable
+            }
+        }
+        return .full
+    }
+
+    /// Queues a request whose candidates are all full; see ``AdmissionQueue/enqueue(_:excluding:acquire:grant:)``.
+    public func enqueue(
+        _ candidates: CandidateSet,
+        excluding excluded: EndpointSet,
+        strategy: LoadBalancerStrategy,
+        grant: @escaping AdmissionQueue.Grant
+    ) -> AdmissionQueue.Enqueued {
+        queue.enqueue(candidates, excluding: excluded, acquire: { candidates, excluded in
+            if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
+                return placement
+            }
+            return nil
+        }, grant: grant)
+    }
+
+    /// Gives back a slot taken by ``acquire(_:excluding:strategy:)`` or granted by the queue, exactly once
+    /// per request, and records how the request went.
+    public func release(_ endpoint: EndpointRuntime, outcome: RequestOutcome?) {
+        if let outcome { endpoint.record(outcome) }
+        endpoint.releaseSlot()
+        if queue.hasWaiters { drainQueue() }
+    }
+
+    private func drainQueue() {
+        guard queue.hasWaiters else { return }
+        let strategy = snapshot.strategy
+        queue.drain { candidates, excluded in
+            if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
+                return placement
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import NIOHTTP1
+
+/// Which headers cross the proxy (DESIGN.md section 5, "Headers").
+enum HeaderRules {
+    /// Whether a header is hop-by-hop (RFC 9110 section 7.6.1), and so never forwarded in either direction.
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return name.equalsIgnoringASCIICase("te")
+        case 7: return name.equalsIgnoringASCIICase("trailer") || name.equalsIgnoringASCIICase("upgrade")
+        case 10: return name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive")
+        case 16: return name.equalsIgnoringASCIICase("proxy-connection")
+        case 17: return name.equalsIgnoringASCIICase("transfer-encoding")
+        case 18: return name.equalsIgnoringASCIICase("proxy-authenticate")
+        case 19: return name.equalsIgnoringASCIICase("proxy-authorization")
+        default: return false
+        }
+    }
+
+    /// Headers of the client that olla replaces or must not pass on: credentials, framing, and those it sets.
+    static func isReplacedOnRequest(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 4: return name.equalsIgnoringASCIICase("host")
+        case 6: return name.equalsIgnoringASCIICase("cookie") || name.equalsIgnoringASCIICase("expect")
+        case 9: return name.equalsIgnoringASCIICase("x-api-key")
+        case 13: return name.equalsIgnoringASCIICase("authorization")
+        case 14: return name.equalsIgnoringASCIICase("content-length")
+        case 15: return name.equalsIgnoringASCIICase("x-forwarded-for")
+        case 16: return name.equalsIgnoringASCIICase("x-forwarded-host")
+        case 17: return name.equalsIgnoringASCIICase("x-forwarded-proto") || name.equalsIgnoringASCIICase("x-olla-request-id")
+        default: return name.utf8.count > 6 && name.hasPrefixIgnoringASCIICase("proxy-")
+        }
+    }
+
+    /// Names listed in a `Connection` header, which are hop-by-hop for this message only.
+    static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
+        var names: [String] = []
+        for value in headers[canonicalForm: "connection"] {
+            let option = value.lowercased()
+            if !option.isEmpty, option != "close", option != "keep-alive" { names.append(option) }
+        }
+        return names
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality; `other` must be lowercase.
+    @inline(__always)
+    func equalsIgnoringASCIICase(_ other: StaticString) -> Bool {
+        let count = other.utf8CodeUnitCount
+        guard utf8.count == count else { return false }
+        let expected = other.utf8Start
+        var index = 0
+        for byte in utf8 {
+            let lowered = (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
+            if lowered != expected[index] { return false }
+            index += 1
+        }
+        return true
+    }
+
+    func hasPrefixIgnoringASCIICase(_ prefix: StaticString) -> Bool {
+        let count = prefix.utf8CodeUnitCount
+        guard utf8.count >= count else { return false }
+        let expected = prefix.utf8Start
+        var index = 0
+        for byte in utf8.prefix(count) {
+            let lowered = (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
+            if lowered != expected[index] { return false }
+            index += 1
+        }
+        return true
+    }
+}

@@ -1,0 +1,376 @@
+import Balancer
+import NIOCore
+import NIOHTTP1
+
+/// The last handler of a client connection's pipeline: reads each request (head and bounded body), asks
+/// the router where it goes, answers local routes, and hands proxied requests to ``ForwardedRequest``.
+///
+/// Pipeline: `HTTPResponseEncoder`, `HTTPRequestDecoder` (with `max_header_size`), `HTTPServerPipelineHandler`
+/// (pipelining, keep-alive, quiescing), then this. Events consumed: `HTTPServerRequestPart`, writability,
+/// `channelInactive`, HTTP parser errors. Events emitted: `HTTPServerResponsePart` writes.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let services: ProxyServices
+    private let pool: UpstreamConnectionPool
+    private var client = ClientAddress(ip: nil, isLoopback: false)
+    private var context: ChannelHandlerContext?
+
+    private enum State {
+        /// Between requests.
+        case idle
+        /// Reading a request's body.
+        case receiving
+        /// A response was sent early (413); the rest of the request is ignored and the connection closes.
+        case discarding
+        /// A proxied request is in progress.
+        case forwarding(ForwardedRequest)
+        /// A local answer is being written.
+        case answering
+        case closed
+    }
+
+    private var state = State.idle
+    // The request being read; kept in the handler rather than in a per-request object.
+    private var head: HTTPRequestHead?
+    private var decision: RouteDecision?
+    private var snapshot: RoutingSnapshot?
+    private var body: ByteBuffer?
+    private var bodyBytes = 0
+    private var requestID = ""
+    private var receivedAt = NIODeadline.uptimeNanoseconds(0)
+    private var idleTimer: Scheduled<Void>?
+    private var readTimer: Scheduled<Void>?
+
+    init(services: ProxyServices, pool: UpstreamConnectionPool) {
+        self.services = services
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        client = ClientAddress(context.channel.remoteAddress)
+        let limit = services.table.snapshot.configuration.server.maxConnections
+        guard services.connections.admit(context.channel, limit: limit) else {
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        armIdleTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        services.connections.remove(context.channel)
+        cancelTimers()
+        if case .forwarding(let request) = state {
+            request.clientClosed()
+        }
+        state = .closed
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .forwarding(let request) = state {
+            request.clientWritabilityChanged(isWritable: context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            receiveHead(head, context: context)
+        case .body(let part):
+            receiveBody(part, context: context)
+        case .end:
+            receiveEnd(context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        // A request that cannot be parsed ends the connection, after a JSON answer when nothing was sent yet.
+        switch state {
+        case .idle, .receiving, .discarding:
+            let problem: ProxyError
+            if case .headerOverflow = parserError {
+                problem = .requestTooLarge("The request head is larger than max_header_size.", headers: true)
+            } else {
+                problem = .invalidRequest("Malformed HTTP request: \(parserError).")
+            }
+            if requestID.isEmpty { requestID = services.requestIDs.next() }
+            state = .answering
+            writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+        default:
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Reading a request
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard case .idle = state else {
+            // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug upstream of us.
+            context.close(promise: nil)
+            return
+        }
+        idleTimer?.cancel()
+        idleTimer = nil
+        receivedAt = .now()
+        let snapshot = services.table.snapshot
+        let server = snapshot.configuration.server
+        self.snapshot = snapshot
+        self.head = head
+        self.body = nil
+        self.bodyBytes = 0
+        self.requestID = Self.requestID(from: head.headers) ?? services.requestIDs.next()
+        self.state = .receiving
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: server.readTimeout.timeAmount) { [self] in
+            self.readTimedOut()
+        }
+        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize {
+            rejectTooLarge(context: context)
+            return
+        }
+        decision = services.router.route(head, client: client, snapshot: snapshot)
+        if head.headers.contains(name: "expect") {
+            // curl waits for this before sending a large body.
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                let interim = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            }
+        }
+    }
+
+    private func receiveBody(_ part: ByteBuffer, context: ChannelHandlerContext) {
+        guard case .receiving = state, let snapshot else { return }
+        bodyBytes += part.readableBytes
+        guard bodyBytes <= snapshot.configuration.server.maxBodySize else {
+            rejectTooLarge(context: context)
+            return
+        }
+        if body == nil {
+            body = part
+        } else {
+            var part = part
+            body!.writeBuffer(&part)
+        }
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        readTimer?.cancel()
+        readTimer = nil
+        switch state {
+        case .receiving:
+            break
+        case .discarding:
+            return
+        default:
+            context.close(promise: nil)
+            return
+        }
+        guard let head, let snapshot, let decision else { return }
+        let body = self.body ?? ByteBuffer()
+        self.body = nil
+        switch decision {
+        case .respond(let route):
+            state = .answering
+            let response = route(
+                LocalRequest(head: head, body: body, client: client, requestID: requestID, snapshot: snapshot)
+            )
+            writeLocal(response, keepAlive: head.isKeepAlive, context: context, version: head.version)
+        case .forward(let target):
+            forward(target, head: head, body: body, snapshot: snapshot, context: context)
+        }
+    }
+
+    private func forward(
+        _ target: ForwardTarget,
+        head: HTTPRequestHead,
+        body: ByteBuffer,
+        snapshot: RoutingSnapshot,
+        context: ChannelHandlerContext
+    ) {
+        var fields = JSONFieldScanner.Fields()
+        if target.requiresJSONBody || body.readableBytes > 0 {
+            let scanned = body.withUnsafeReadableBytes { JSONFieldScanner.scan($0) }
+            switch scanned {
+            case .success(let found):
+                fields = found
+            case .failure(let malformed):
+                // Only the inference routes need JSON; anything else under the prefix goes through as is.
+                if target.requiresJSONBody {
+                    return answer(.invalidRequest("The request body is not valid JSON: \(malformed)."), context: context)
+                }
+            }
+        }
+        if fields.modelIsNotAString {
+            return answer(.invalidRequest("The field 'model' must be a string."), context: context)
+        }
+        let candidates: CandidateSet
+        if let model = fields.model {
+            switch snapshot.models.resolve(model) {
+            case .found(let set):
+                candidates = set
+            case .ambiguous(let ids):
+                return answer(.modelAmbiguous(model, candidates: ids), context: context)
+            case .notFound:
+                if snapshot.endpoints.contains(where: { $0.status == .unknown }) {
+                    // Some hosts were never probed yet: the model may well be there in a moment.
+                    return answer(
+                        .noHealthyEndpoints("Endpoints are still being checked; the model '\(model)' is not known yet."),
+                        context: context
+                    )
+                }
+                return answer(.modelNotFound(model), context: context)
+            }
+        } else {
+            candidates = snapshot.models.anyModel
+        }
+        let request = ForwardedRequest(
+            client: self,
+            context: context,
+            services: services,
+            pool: pool,
+            snapshot: snapshot,
+            head: head,
+            body: body,
+            target: target,
+            fields: fields,
+            candidates: candidates,
+            clientAddress: client,
+            requestID: requestID,
+            receivedAt: receivedAt
+        )
+        state = .forwarding(request)
+        request.start()
+    }
+
+    private func rejectTooLarge(context: ChannelHandlerContext) {
+        readTimer?.cancel()
+        readTimer = nil
+        state = .discarding
+        let limit = snapshot?.configuration.server.maxBodySize ?? 0
+        let problem = ProxyError.requestTooLarge("The request body is larger than max_body_size (\(limit) bytes).")
+        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+    }
+
+    private func readTimedOut() {
+        guard let context, case .receiving = state else { return }
+        state = .discarding
+        let problem = ProxyError(
+            status: .requestTimeout,
+            code: "request_timeout",
+            type: "invalid_request_error",
+            message: "The request was not received within server.read_timeout."
+        )
+        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+    }
+
+    // MARK: Answering
+
+    private func answer(_ problem: ProxyError, context: ChannelHandlerContext) {
+        state = .answering
+        writeLocal(problem.response, keepAlive: head?.isKeepAlive ?? false, context: context, version: head?.version ?? .http1_1)
+    }
+
+    private func writeLocal(
+        _ response: LocalResponse,
+        keepAlive: Bool,
+        context: ChannelHandlerContext,
+        version: HTTPVersion
+    ) {
+        var headers = response.headers
+        headers.add(name: "X-Olla-Request-ID", value: requestID)
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let responseHead = HTTPResponseHead(version: version, status: response.status, headers: headers)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        let closing: EventLoopPromise<Void>? = keepAlive ? nil : context.eventLoop.makePromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closing)
+        closing?.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        let now = NIODeadline.now()
+        services.observer.requestFinished(
+            RequestRecord(
+                requestID: requestID,
+                method: head?.method.rawValue ?? "-",
+                path: head?.uri ?? "-",
+                model: nil,
+                endpoint: nil,
+                status: Int(response.status.code),
+                outcome: .completed,
+                durationNanoseconds: (now - receivedAt).nanoseconds,
+                timeToHeadNanoseconds: nil,
+                overheadNanoseconds: nil,
+                queueNanoseconds: 0,
+                bytesIn: bodyBytes,
+                bytesOut: response.body.readableBytes,
+                failovers: 0,
+                isLocal: true
+            )
+        )
+        if case .answering = state {
+            requestDone(keepAlive: keepAlive, context: context)
+        }
+    }
+
+    /// Called when the response of the current request has been fully written.
+    func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
+        head = nil
+        decision = nil
+        snapshot = nil
+        body = nil
+        guard keepAlive else {
+            state = .discarding
+            return
+        }
+        state = .idle
+        armIdleTimer(context: context)
+    }
+
+    // MARK: Timers and ids
+
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        let idle = services.table.snapshot.configuration.server.idleTimeout.timeAmount
+        idleTimer?.cancel()
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) { [self] in
+            guard case .idle = self.state else { return }
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        readTimer?.cancel()
+        readTimer = nil
+    }
+
+    /// The client's `X-Request-ID` when it is at most 128 printable ASCII characters (DESIGN.md section 5).
+    static func requestID(from headers: HTTPHeaders) -> String? {
+        guard let value = headers.first(name: "x-request-id"), !value.isEmpty, value.utf8.count <= 128,
+            value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E })
+        else { return nil }
+        return value
+    }
+}
+
+extension Duration {
+    /// The same span as NIO's `TimeAmount`.
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,106 @@
+import Atomics
+import Balancer
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+
+/// What every client connection of one olla process shares: the routing table, the router, the observer,
+/// and the upstream pools of each event loop.
+public final class ProxyServices: Sendable {
+    public let table: RoutingTable
+    public let router: any RequestRouter
+    public let observer: any RequestObserver
+    let requestIDs = RequestIDGenerator()
+    let connections = ConnectionRegistry()
+    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+
+    /// - Parameter eventLoopGroup: the loops the server runs on; each gets its own upstream pool.
+    public init(
+        table: RoutingTable,
+        router: any RequestRouter,
+        observer: any RequestObserver,
+        eventLoopGroup: any EventLoopGroup
+    ) {
+        self.table = table
+        self.router = router
+        self.observer = observer
+        // One TLS context for the whole process: building one is expensive, using one is thread-safe.
+        let tlsContext = try? NIOSSLContext(configuration: .makeClientConfiguration())
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
+        for loop in eventLoopGroup.makeIterator() {
+            let pool = UpstreamConnectionPool(eventLoop: loop, tlsContext: tlsContext)
+            pools[ObjectIdentifier(loop)] = NIOLoopBound(pool, eventLoop: loop)
+        }
+        self.pools = pools
+    }
+
+    /// The pool of the loop the caller runs on.
+    func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
+        guard let bound = pools[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop \(eventLoop) is not part of the server's group")
+        }
+        return bound.value
+    }
+
+    /// Client connections open now.
+    public var openConnections: Int { connections.count }
+
+    /// Asks every client connection to close once its current request is answered (graceful drain).
+    public func quiesceConnections() {
+        connections.quiesceAll()
+    }
+
+    /// Closes idle upstream connections on every loop.
+    public func closeIdleUpstreamConnections() {
+        for bound in pools.values {
+            bound.eventLoop.execute { bound.value.closeIdle() }
+        }
+    }
+}
+
+/// Request ids for requests that bring none: a random per-process prefix and a counter, cheap and unique.
+final class RequestIDGenerator: Sendable {
+    private let prefix: String
+    private let counter = ManagedAtomic<UInt64>(0)
+
+    init() {
+        prefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    }
+
+    func next() -> String {
+        let value = counter.loadThenWrappingIncrement(ordering: .relaxed)
+        return "olla-\(prefix)-\(String(value, radix: 16))"
+    }
+}
+
+/// The open client connections, for `max_connections` and for graceful drain.
+final class ConnectionRegistry: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let open = ManagedAtomic<Int>(0)
+
+    var count: Int { open.load(ordering: .relaxed) }
+
+    /// Registers a connection.
+    /// - Returns: false when `limit` connections are already open (the caller closes this one).
+    func admit(_ channel: any Channel, limit: Int) -> Bool {
+        let now = open.wrappingIncrementThenLoad(ordering: .relaxed)
+        guard limit <= 0 || now <= limit else {
+            open.wrappingDecrement(ordering: .relaxed)
+            return false
+        }
+        channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        return true
+    }
+
+    func remove(_ channel: any Channel) {
+        let removed = channels.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        if removed != nil { open.wrappingDecrement(ordering: .relaxed) }
+    }
+
+    func quiesceAll() {
+        let all = channels.withLockedValue { Array($0.values) }
+        for channel in all {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+}

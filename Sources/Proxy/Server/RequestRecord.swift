@@ -1,0 +1,49 @@
+/// How one request went, handed to the ``RequestObserver`` once it is over (logs, metrics).
+public struct RequestRecord: Sendable {
+    /// How the exchange ended.
+    public enum Outcome: String, Sendable {
+        /// The whole answer reached the client (whatever its status).
+        case completed
+        /// The client went away before the answer ended.
+        case clientClosed = "client_closed"
+        /// The host failed after bytes had reached the client: the answer was cut.
+        case upstreamFailedMidStream = "upstream_failed_mid_stream"
+    }
+
+    public var requestID: String
+    public var method: String
+    public var path: String
+    /// The id the host received (or the requested name when no host was chosen).
+    public var model: String?
+    public var endpoint: String?
+    public var status: Int
+    public var outcome: Outcome
+    public var durationNanoseconds: Int64
+    /// From the request's arrival to the host's response head.
+    public var timeToHeadNanoseconds: Int64?
+    /// Time spent in olla itself before the request left for the host: routing, body handling, header
+    /// building; neither waiting in the queue nor connecting to the host.
+    public var overheadNanoseconds: Int64?
+    public var queueNanoseconds: Int64
+    public var bytesIn: Int
+    public var bytesOut: Int
+    public var failovers: Int
+    /// Whether olla answered it without a host (listings, status routes, its own errors).
+    public var isLocal: Bool
+}
+
+/// Receives the events of the data path that logs and metrics need.
+///
+/// - Important: Called on the event loop of the request; implementations must not block.
+public protocol RequestObserver: Sendable {
+    func requestFinished(_ record: RequestRecord)
+    /// A request moved to another host before anything reached its client.
+    func requestFailedOver(requestID: String, from endpoint: String, reason: String)
+}
+
+/// An observer that does nothing (tests, benchmarks of the bare path).
+public struct SilentRequestObserver: RequestObserver {
+    public init() {}
+    public func requestFinished(_ record: RequestRecord) {}
+    public func requestFailedOver(requestID: String, from endpoint: String, reason: String) {}
+}

@@ -1,0 +1,165 @@
+import Balancer
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Keep-alive connections to hosts, for one event loop only (DESIGN.md section 2): every connection is
+/// created on the loop of the client connections that use it, so a request never changes threads.
+///
+/// Not thread-safe by design; every method runs on ``eventLoop``.
+final class UpstreamConnectionPool {
+    let eventLoop: any EventLoop
+    private let tlsContext: NIOSSLContext?
+    private var idle: [ObjectIdentifier: IdleConnections] = [:]
+
+    /// Connections a host may keep idle per event loop; more are closed when they come back.
+    static let maximumIdlePerHost = 256
+    /// Idle connections older than this are not reused. Below Node's default keep-alive timeout (5 s),
+    /// which LM Studio's server inherits, so that olla rarely picks a connection the host is closing.
+    static let idleTimeout = TimeAmount.seconds(4)
+
+    private struct IdleConnections {
+        /// Held so the key (its object identity) cannot be reused by another endpoint.
+        let endpoint: EndpointRuntime
+        var connections: [UpstreamConnection] = []
+    }
+
+    init(eventLoop: any EventLoop, tlsContext: NIOSSLContext?) {
+        self.eventLoop = eventLoop
+        self.tlsContext = tlsContext
+    }
+
+    /// Hands out a connection to `endpoint`: the most recently used idle one, or a new one.
+    /// - Parameters:
+    ///   - fresh: skip idle connections (a retry after a reused one turned out closed).
+    ///   - completion: called once, maybe before this returns; `reused` says whether the connection carried
+    ///     a request before (and so may have been closed by the host meanwhile).
+    func lease(
+        _ endpoint: EndpointRuntime,
+        connectTimeout: TimeAmount,
+        fresh: Bool = false,
+        completion: @escaping (Result<(connection: UpstreamConnection, reused: Bool), any Error>) -> Void
+    ) {
+        let key = ObjectIdentifier(endpoint)
+        let now = NIODeadline.now()
+        while !fresh, let connection = idle[key]?.connections.popLast() {
+            guard connection.isActive, now - connection.idleSince < Self.idleTimeout else {
+                connection.close()
+                continue
+            }
+            connection.handler.onIdleClose = nil
+            completion(.success((connection, true)))
+            return
+        }
+        connect(endpoint, timeout: connectTimeout, completion: completion)
+    }
+
+    /// Takes back a connection whose response was read to its end.
+    func giveBack(_ connection: UpstreamConnection, to endpoint: EndpointRuntime) {
+        eventLoop.preconditionInEventLoop()
+        connection.handler.receiver = nil
+        let key = ObjectIdentifier(endpoint)
+        guard connection.isActive, (idle[key]?.connections.count ?? 0) < Self.maximumIdlePerHost else {
+            connection.close()
+            return
+        }
+        connection.requestsServed += 1
+        connection.idleSince = .now()
+        connection.handler.onIdleClose = { [weak self, weak connection] in
+            guard let self, let connection else { return }
+            self.forget(connection, key: key)
+        }
+        if idle[key] == nil {
+            idle[key] = IdleConnections(endpoint: endpoint)
+        }
+        idle[key]!.connections.append(connection)
+    }
+
+    /// Idle connections now, for tests and status.
+    var idleCount: Int {
+        idle.values.reduce(0) { $0 + $1.connections.count }
+    }
+
+    /// Closes every idle connection (shutdown, reload that removed a host).
+    func closeIdle() {
+        for (_, entry) in idle {
+            for connection in entry.connections { connection.close() }
+        }
+        idle.removeAll()
+    }
+
+    private func forget(_ connection: UpstreamConnection, key: ObjectIdentifier) {
+        guard var entry = idle[key] else { return }
+        entry.connections.removeAll { $0 === connection }
+        idle[key] = entry.connections.isEmpty ? nil : entry
+    }
+
+    private func connect(
+        _ endpoint: EndpointRuntime,
+        timeout: TimeAmount,
+        completion: @escaping (Result<(connection: UpstreamConnection, reused: Bool), any Error>) -> Void
+    ) {
+        let url = endpoint.configuration.url
+        let tls: NIOSSLContext?
+        if url.scheme == .https {
+            guard let tlsContext else {
+                completion(.failure(UpstreamError.tlsUnavailable))
+                return
+            }
+            tls = tlsContext
+        } else {
+            tls = nil
+        }
+        let serverName = Self.isIPAddress(url.host) ? nil : url.host
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    try sync.addHTTPClientHandlers()
+                    try sync.addHandler(UpstreamHandler())
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        bootstrap.connect(host: url.host, port: url.port).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                do {
+                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    completion(.success((UpstreamConnection(channel: channel, handler: handler), false)))
+                } catch {
+                    channel.close(promise: nil)
+                    completion(.failure(error))
+                }
+            case .failure(let error):
+                completion(.failure(error))
+            }
+        }
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+}
+
+/// Failures of the upstream side that are not NIO's own errors.
+enum UpstreamError: Error, CustomStringConvertible {
+    case tlsUnavailable
+    case responseHeaderTimeout
+    case readTimeout
+
+    var description: String {
+        switch self {
+        case .tlsUnavailable: return "TLS is not available for https hosts"
+        case .responseHeaderTimeout: return "no response head within response_header_timeout"
+        case .readTimeout: return "no data within read_timeout"
+        }
+    }
+}
