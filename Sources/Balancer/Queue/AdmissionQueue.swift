@@ -18,6 +18,11 @@ public final class AdmissionQueue: Sendable {
         self.state = NIOLockedValueBox(AdmissionQueueState(capacity: capacity))
     }
 
+    /// Changes `max_queue` (reload); waiters beyond a smaller bound keep their place.
+    public func setCapacity(_ capacity: Int) {
+        state.withLockedValue { $0.capacity = capacity }
+    }
+
     /// Requests waiting now.
     public var count: Int {
         state.withLockedValue { $0.count }

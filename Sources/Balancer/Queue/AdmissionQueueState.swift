@@ -14,7 +14,7 @@ struct AdmissionQueueState<Waiter> {
 
     private(set) var entries: [Entry] = []
     private var nextTicket: UInt64 = 1
-    let capacity: Int
+    var capacity: Int
 
     init(capacity: Int) {
         self.capacity = capacity

@@ -138,6 +138,7 @@ public final class RoutingTable: Sendable {
                 runtime.setStatus(.offline)
             }
             state.configuration = configuration
+            queue.setCapacity(configuration.proxy.maxQueue)
             state.endpoints = endpoints
             state.listings = listings
             rebuild(&state)

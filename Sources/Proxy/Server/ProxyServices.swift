@@ -2,6 +2,7 @@ import Atomics
 import Balancer
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
 /// What every client connection of one olla process shares: the routing table, the router, the observer,
@@ -75,7 +76,7 @@ final class RequestIDGenerator: Sendable {
 
 /// The open client connections, for `max_connections` and for graceful drain.
 final class ConnectionRegistry: Sendable {
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    fileprivate let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let open = ManagedAtomic<Int>(0)
 
     var count: Int { open.load(ordering: .relaxed) }
@@ -102,5 +103,39 @@ final class ConnectionRegistry: Sendable {
         for channel in all {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
+    }
+}
+
+extension ProxyServices {
+    /// Builds a client connection's pipeline (see ``ClientConnectionHandler``). Call on the channel's loop,
+    /// from the server's child channel initializer.
+    public func configureClientPipeline(_ channel: any Channel) throws {
+        let server = table.snapshot.configuration.server
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = server.maxHeaderSize
+        limits.maxHeaderFieldSize = server.maxHeaderSize
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: true,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        try pipeline.addHandler(ClientConnectionHandler(services: self, pool: pool(for: channel.eventLoop)))
+    }
+}
+
+extension ProxyServices {
+    /// Closes every client connection at once (the end of a drain that ran out of time).
+    public func closeAllConnections() {
+        connections.closeAll()
+    }
+}
+
+extension ConnectionRegistry {
+    func closeAll() {
+        let all = channels.withLockedValue { Array($0.values) }
+        for channel in all { channel.close(promise: nil) }
     }
 }

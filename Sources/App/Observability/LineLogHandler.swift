@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+
+/// A swift-log handler that writes one line per event to stdout, as text or JSON (`--log-format`).
+///
+/// Text: `2026-11-25T18:20:40.123Z info request id=olla-1 status=200`; JSON: one object per line with
+/// `time`, `level`, `msg` and the metadata, for log shippers.
+struct LineLogHandler: LogHandler {
+    enum Format: String, Sendable, CaseIterable {
+        case text
+        case json
+    }
+
+    let label: String
+    let format: Format
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, format: Format, level: Logger.Level) {
+        self.label = label
+        self.format = format
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = self.metadata
+        if let extra = event.metadata {
+            merged.merge(extra) { _, new in new }
+        }
+        var line = ""
+        line.reserveCapacity(160)
+        switch format {
+        case .text:
+            line += Self.timestamp()
+            line += " "
+            line += event.level.rawValue
+            line += " "
+            line += event.message.description
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                line += " \(key)="
+                let text = value.description
+                line += text.contains(" ") || text.isEmpty ? "\"\(text)\"" : text
+            }
+        case .json:
+            line += "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"msg\":"
+            line += Self.jsonString(event.message.description)
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                line += ","
+                line += Self.jsonString(key)
+                line += ":"
+                line += Self.jsonString(value.description)
+            }
+            line += "}"
+        }
+        line += "\n"
+        line.withCString { pointer in
+            _ = fputs(pointer, stdout)
+        }
+        fflush(stdout)
+    }
+
+    /// RFC 3339 UTC with milliseconds, without Foundation's formatter (this runs once per request).
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

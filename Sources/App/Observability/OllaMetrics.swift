@@ -1,0 +1,185 @@
+import Balancer
+import NIOConcurrencyHelpers
+import Prometheus
+import Proxy
+
+/// olla's Prometheus metrics (`GET /internal/metrics`), fed by the data path's request records and read
+/// from the routing table at scrape time (DESIGN.md 6.6).
+///
+/// Labels are bounded: endpoint names come from the configuration and model ids from the model index
+/// (a name a client made up never becomes a label). Each label set's handles are created once and cached,
+/// so a request costs a dictionary lookup under a lock, not a registration.
+final class OllaMetrics: RequestObserver, Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let table: RoutingTable
+    private let handles = NIOLockedValueBox(Handles())
+
+    private let overhead: DurationHistogram
+    private let queueWait: DurationHistogram
+    private let queueDepth: Gauge
+
+    /// Request durations: LM Studio answers take from milliseconds to minutes.
+    static let durationBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+    ]
+    /// olla's own time per request, expected in microseconds.
+    static let overheadBuckets: [Duration] = [
+        .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+        .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25),
+    ]
+
+    private struct Handles {
+        var requests: [RequestKey: Counter] = [:]
+        var durations: [String: DurationHistogram] = [:]
+        var firstByte: [String: DurationHistogram] = [:]
+        var failovers: [String: Counter] = [:]
+        var midStream: [String: Counter] = [:]
+        var inFlight: [String: Gauge] = [:]
+        var up: [String: Gauge] = [:]
+    }
+
+    private struct RequestKey: Hashable {
+        var endpoint: String
+        var model: String
+        var status: Int
+    }
+
+    init(table: RoutingTable) {
+        self.table = table
+        overhead = registry.makeDurationHistogram(
+            name: "olla_proxy_overhead_seconds",
+            buckets: Self.overheadBuckets,
+            help: "Time spent in olla per proxied request before it left for the host (no queue, no connect)"
+        )
+        queueWait = registry.makeDurationHistogram(
+            name: "olla_queue_wait_seconds",
+            buckets: Self.durationBuckets,
+            help: "Time proxied requests waited for a host with room"
+        )
+        queueDepth = registry.makeGauge(name: "olla_queue_depth", help: "Requests waiting for a host with room")
+    }
+
+    func requestFinished(_ record: RequestRecord) {
+        let endpoint = record.endpoint ?? ""
+        // Only an id from the index (a host was chosen) is a label; a name a client made up never is.
+        let model = record.endpoint == nil ? "" : (record.model ?? "")
+        let key = RequestKey(endpoint: endpoint, model: model, status: record.status)
+        let (counter, duration, firstByte, midStream) = handles.withLockedValue { handles in
+            let counter = handles.requests[key] ?? {
+                let made = registry.makeCounter(
+                    name: "olla_requests_total",
+                    labels: [("endpoint", endpoint), ("model", model), ("status", String(record.status))],
+                    help: "Requests by endpoint, model and status"
+                )
+                handles.requests[key] = made
+                return made
+            }()
+            let duration = handles.durations[endpoint] ?? {
+                let made = registry.makeDurationHistogram(
+                    name: "olla_request_duration_seconds",
+                    labels: [("endpoint", endpoint)],
+                    buckets: Self.durationBuckets,
+                    help: "Time from a request's arrival to the end of its answer"
+                )
+                handles.durations[endpoint] = made
+                return made
+            }()
+            var firstByte: DurationHistogram?
+            var midStream: Counter?
+            if !endpoint.isEmpty {
+                firstByte = handles.firstByte[endpoint] ?? {
+                    let made = registry.makeDurationHistogram(
+                        name: "olla_time_to_first_byte_seconds",
+                        labels: [("endpoint", endpoint)],
+                        buckets: Self.durationBuckets,
+                        help: "Time from a request's arrival to the host's response head"
+                    )
+                    handles.firstByte[endpoint] = made
+                    return made
+                }()
+                if record.outcome == .upstreamFailedMidStream {
+                    midStream = Self.counter(
+                        in: &handles.midStream,
+                        endpoint: endpoint,
+                        registry: registry,
+                        name: "olla_midstream_failures_total",
+                        help: "Answers cut because the host failed after bytes reached the client"
+                    )
+                }
+            }
+            return (counter, duration, firstByte, midStream)
+        }
+        counter.increment()
+        duration.recordNanoseconds(record.durationNanoseconds)
+        if let firstByte, let timeToHead = record.timeToHeadNanoseconds {
+            firstByte.recordNanoseconds(timeToHead)
+        }
+        midStream?.increment()
+        if let nanoseconds = record.overheadNanoseconds {
+            overhead.recordNanoseconds(nanoseconds)
+        }
+        if !record.isLocal {
+            queueWait.recordNanoseconds(record.queueNanoseconds)
+        }
+    }
+
+    func requestFailedOver(requestID: String, from endpoint: String, reason: String) {
+        let counter = handles.withLockedValue { handles in
+            Self.counter(
+                in: &handles.failovers,
+                endpoint: endpoint,
+                registry: registry,
+                name: "olla_failovers_total",
+                help: "Requests moved to another host, by the host that failed"
+            )
+        }
+        counter.increment()
+    }
+
+    private static func counter(
+        in cache: inout [String: Counter],
+        endpoint: String,
+        registry: PrometheusCollectorRegistry,
+        name: String,
+        help: String
+    ) -> Counter {
+        if let counter = cache[endpoint] { return counter }
+        let counter = registry.makeCounter(name: name, labels: [("endpoint", endpoint)], help: help)
+        cache[endpoint] = counter
+        return counter
+    }
+
+    /// The exposition text, with the gauges read from the routing table now.
+    func exposition() -> String {
+        let snapshot = table.snapshot
+        handles.withLockedValue { handles in
+            for endpoint in snapshot.endpoints {
+                let name = endpoint.name
+                let inFlight = handles.inFlight[name] ?? {
+                    let made = registry.makeGauge(
+                        name: "olla_in_flight_requests",
+                        labels: [("endpoint", name)],
+                        help: "Requests sent to the host and not finished"
+                    )
+                    handles.inFlight[name] = made
+                    return made
+                }()
+                inFlight.set(Double(endpoint.inFlight.load(ordering: .relaxed)))
+                let up = handles.up[name] ?? {
+                    let made = registry.makeGauge(
+                        name: "olla_endpoint_up",
+                        labels: [("endpoint", name)],
+                        help: "1 when the endpoint is healthy and routed, 0 otherwise"
+                    )
+                    handles.up[name] = made
+                    return made
+                }()
+                up.set(endpoint.status.isRoutable ? 1.0 : 0.0)
+            }
+        }
+        queueDepth.set(Double(table.queue.count))
+        return registry.emitToString()
+    }
+
+}

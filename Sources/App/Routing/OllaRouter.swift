@@ -1,0 +1,136 @@
+import Balancer
+import NIOCore
+import NIOHTTP1
+import Proxy
+
+/// The routes of DESIGN.md section 5: which requests are proxied, which are answered from the routing
+/// snapshot, and who may call what (API keys, loopback-only internal routes).
+struct OllaRouter: RequestRouter {
+    /// The three spellings of the LM Studio prefix, identical in every respect.
+    static let prefixes = ["/olla/lmstudio", "/olla/lm-studio", "/olla/lm_studio"]
+
+    let listings: ModelListings
+    let status: StatusRoutes
+
+    func route(_ head: HTTPRequestHead, client: ClientAddress, snapshot: RoutingSnapshot) -> RouteDecision {
+        let uri = head.uri
+        let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+        let server = snapshot.configuration.server
+
+        if path.hasPrefix("/olla/") {
+            if !server.apiKeys.isEmpty && !Self.isAuthorized(head.headers, keys: server.apiKeys) {
+                return Self.error(.unauthorized)
+            }
+            for prefix in Self.prefixes where path.hasPrefix(prefix) {
+                let rest = path.dropFirst(prefix.count)
+                guard rest.isEmpty || rest.hasPrefix("/") else { continue }
+                return providerRoute(head, rest: String(rest), query: uri[path.endIndex...])
+            }
+            if path == "/olla/models" {
+                return Self.onlyGet(head, path) { request in listings.ollaModels(request.snapshot) }
+            }
+            if path.hasPrefix("/olla/models/") {
+                let id = Self.percentDecoded(String(path.dropFirst("/olla/models/".count)))
+                return Self.onlyGet(head, path) { request in listings.ollaModel(id, request.snapshot) }
+            }
+            return Self.error(.notFound(path))
+        }
+
+        if path.hasPrefix("/internal/") || path == "/version" {
+            if server.internalLoopbackOnly && !client.isLoopback {
+                return Self.error(.forbidden)
+            }
+            switch path {
+            case "/internal/health":
+                return Self.onlyGet(head, path) { _ in .json(.ok, "{\"status\":\"healthy\"}") }
+            case "/internal/status":
+                return Self.onlyGet(head, path) { request in status.summary(request.snapshot) }
+            case "/internal/status/endpoints":
+                return Self.onlyGet(head, path) { request in status.endpoints(request.snapshot) }
+            case "/internal/status/models":
+                return Self.onlyGet(head, path) { request in status.models(request.snapshot) }
+            case "/internal/metrics":
+                return Self.onlyGet(head, path) { _ in status.metricsResponse() }
+            case "/version":
+                return Self.onlyGet(head, path) { _ in status.version() }
+            default:
+                return Self.error(.notFound(path))
+            }
+        }
+        return Self.error(.notFound(path))
+    }
+
+    /// Routes under an LM Studio prefix; `rest` is the path after the prefix.
+    private func providerRoute(_ head: HTTPRequestHead, rest: String, query: Substring) -> RouteDecision {
+        switch rest {
+        case "/v1/models":
+            return Self.onlyGet(head, rest) { request in listings.openAIModels(request.snapshot) }
+        case "/api/v0/models":
+            return Self.onlyGet(head, rest) { request in listings.lmStudioModels(request.snapshot) }
+        case "/v1/chat/completions", "/v1/completions", "/v1/embeddings":
+            guard head.method == .POST else {
+                return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
+            }
+            return .forward(ForwardTarget(upstreamPath: rest + query, requiresJSONBody: true))
+        default:
+            return .forward(ForwardTarget(upstreamPath: (rest.isEmpty ? "/" : rest) + query, requiresJSONBody: false))
+        }
+    }
+
+    private static func onlyGet(_ head: HTTPRequestHead, _ path: String, _ route: @escaping LocalRoute) -> RouteDecision {
+        guard head.method == .GET || head.method == .HEAD else {
+            return error(.methodNotAllowed(head.method, path, allowed: "GET"))
+        }
+        return .respond(route)
+    }
+
+    private static func error(_ problem: ProxyError) -> RouteDecision {
+        let response = problem.response
+        return .respond { _ in response }
+    }
+
+    /// Whether `Authorization: Bearer <key>` names one of `keys`, compared in constant time so the time of
+    /// a refusal says nothing about how much of a key was right.
+    static func isAuthorized(_ headers: HTTPHeaders, keys: [String]) -> Bool {
+        guard let value = headers.first(name: "authorization") else { return false }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        let presented = Array(parts[1].utf8)
+        var matched = false
+        for key in keys {
+            matched = constantTimeEqual(presented, Array(key.utf8)) || matched
+        }
+        return matched
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        let count = max(a.count, b.count)
+        for index in 0..<count {
+            let left = index < a.count ? a[index] : 0
+            let right = index < b.count ? b[index] : 0
+            difference |= left ^ right
+        }
+        return difference == 0
+    }
+
+    /// Decodes `%XX` escapes (model ids with `/` may arrive as `%2F`); invalid escapes stay as they are.
+    static func percentDecoded(_ text: String) -> String {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        let utf8 = Array(text.utf8)
+        var index = 0
+        while index < utf8.count {
+            if utf8[index] == UInt8(ascii: "%"), index + 2 < utf8.count,
+                let value = UInt8(String(decoding: utf8[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                index += 3
+            } else {
+                bytes.append(utf8[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import LMStudioSim
+import NIOCore
+import Testing
+
+@testable import App
+
+/// Answers stream back part by part as the host produces them (DESIGN.md 6.4).
+@Suite(.serialized) struct StreamingTests {
+    @Test func firstChunkArrivesLongBeforeTheLast() async throws {
+        let host = simHost("studio-a", models: [SimulatedModel(id: "m")], tokens: 6, tokenDelay: .milliseconds(100))
+        try await OllaHarness.with(hosts: [host]) { olla in
+            let answer = try await olla.stream("/olla/lmstudio/v1/chat/completions", json: chatBody("m", stream: true))
+            #expect(answer.status == .ok)
+            #expect(answer.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true)
+            let events = answer.events
+            #expect(events.last == "[DONE]")
+            #expect(events.count >= 7)
+            let first = try #require(answer.parts.first).at
+            let last = try #require(answer.parts.last).at
+            // Six tokens 100 ms apart: the last part comes at least ~500 ms after the first.
+            #expect(last - first >= .milliseconds(400))
+            #expect(first - answer.startedAt < .milliseconds(300))
+            #expect(answer.parts.count >= 5)
+        }
+    }
+
+    @Test func clientThatLeavesStopsTheHostsWork() async throws {
+        let host = simHost("studio-a", models: [SimulatedModel(id: "m")], tokens: 50, tokenDelay: .milliseconds(50))
+        try await OllaHarness.with(hosts: [host]) { olla in
+            let partial = try await olla.stream(
+                "/olla/lmstudio/v1/chat/completions",
+                json: chatBody("m", stream: true),
+                maxParts: 2
+            )
+            #expect(partial.parts.count == 2)
+            try await olla.waitUntil("the host sees the client leave", timeout: .seconds(3)) {
+                olla.host("studio-a").stats.clientDisconnects == 1
+            }
+            try await olla.waitUntil("olla releases the slot") {
+                olla.endpoint("studio-a").inFlight.load(ordering: .relaxed) == 0
+            }
+            #expect(olla.host("studio-a").stats.completed == 0 || olla.host("studio-a").stats.requestsByRoute["POST /v1/chat/completions"] == 1)
+        }
+    }
+
+    @Test func plainAnswerKeepsItsContentLength() async throws {
+        try await OllaHarness.with(hosts: [simHost("studio-a", models: [SimulatedModel(id: "m")])]) { olla in
+            let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m"))
+            #expect(answer.headers.first(name: "Content-Length") == String(answer.body.readableBytes))
+        }
+    }
+}
