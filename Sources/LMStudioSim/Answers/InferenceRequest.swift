@@ -1,0 +1,62 @@
+import Foundation
+import NIOCore
+
+/// The fields of a chat, completion or embeddings request body that the simulator acts on.
+struct InferenceRequest {
+    /// The `model` field, when there is one.
+    var model: String?
+    /// The `stream` field.
+    var stream: Bool
+    /// The smaller of `max_tokens` and `n_predict`, when either is a positive integer.
+    var maxTokens: Int?
+    /// The `input` of an embeddings request, one entry per vector to answer.
+    var inputs: [String]
+    /// A stand-in for the prompt's token count: a token per four bytes of body.
+    var promptTokens: Int
+
+    /// Why a body could not be read, as the message of a 400 answer.
+    struct Failure: Error {
+        let message: String
+    }
+
+    /// Reads a request body; fails on anything that is not a JSON object with sensibly typed fields.
+    static func parse(_ body: ByteBuffer?) -> Result<InferenceRequest, Failure> {
+        guard let body, body.readableBytes > 0,
+            let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)),
+            let object = parsed as? [String: Any]
+        else {
+            return .failure(Failure(message: "Invalid JSON in request body: expected a JSON object."))
+        }
+        var request = InferenceRequest(
+            model: nil,
+            stream: false,
+            maxTokens: nil,
+            inputs: [],
+            promptTokens: max(1, (body.readableBytes + 3) / 4)
+        )
+        if let model = object["model"], !(model is NSNull) {
+            guard let model = JSONValue.string(model) else {
+                return .failure(Failure(message: "'model' must be a string."))
+            }
+            request.model = model
+        }
+        if let stream = object["stream"], !(stream is NSNull) {
+            guard let stream = JSONValue.bool(stream) else {
+                return .failure(Failure(message: "'stream' must be a boolean."))
+            }
+            request.stream = stream
+        }
+        for key in ["max_tokens", "n_predict"] {
+            if let limit = object[key].flatMap(JSONValue.int), limit > 0 {
+                request.maxTokens = min(limit, request.maxTokens ?? .max)
+            }
+        }
+        switch object["input"] {
+        case let text as String: request.inputs = [text]
+        case let list as [Any]: request.inputs = list.map { ($0 as? String) ?? String(describing: $0) }
+        case nil: request.inputs = []
+        case let other?: request.inputs = [String(describing: other)]
+        }
+        return .success(request)
+    }
+}

@@ -1,0 +1,58 @@
+/// How a simulated LM Studio host is set up when it starts.
+public struct SimulatorConfiguration: Sendable {
+    /// The host's name: reported in every answer (`X-Sim-Host`, `system_fingerprint`, the content).
+    public var name: String
+    /// The address to bind.
+    public var host: String
+    /// The port to bind; 0 lets the system pick a free one.
+    public var port: Int
+    /// The models the host has, in listing order.
+    public var models: [SimulatedModel]
+    /// How many tokens an answer has, unless the request's `max_tokens` or `n_predict` is smaller.
+    public var tokensPerAnswer: Int
+    /// The time between two tokens.
+    public var tokenDelay: Duration
+    /// The time before the first token (prompt processing).
+    public var timeToFirstToken: Duration
+    /// How many inference requests are answered at once; 0 means no limit. Beyond it requests wait in
+    /// FIFO order, like an LM Studio host that serves one request at a time.
+    public var maxConcurrentRequests: Int
+    /// When set, every route except `/_sim/*` needs `Authorization: Bearer <token>`.
+    public var authToken: String?
+    /// The faults switched on from the start.
+    public var faults: SimulatorFaults
+    /// The largest request body accepted; larger ones get 413.
+    public var maxBodySize: Int
+    /// When set, a second listener on this port (0 = any free one) serves only the `/_sim/*` control
+    /// routes, and stays up while `refuseConnections` closes the main one.
+    public var controlPort: Int?
+
+    /// Creates a configuration; everything but the name has a default.
+    public init(
+        name: String = "lmstudio-sim",
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        models: [SimulatedModel] = [SimulatedModel(id: "qwen2.5-7b-instruct")],
+        tokensPerAnswer: Int = 8,
+        tokenDelay: Duration = .zero,
+        timeToFirstToken: Duration = .zero,
+        maxConcurrentRequests: Int = 0,
+        authToken: String? = nil,
+        faults: SimulatorFaults = .none,
+        maxBodySize: Int = 16 * 1024 * 1024,
+        controlPort: Int? = nil
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.models = models
+        self.tokensPerAnswer = tokensPerAnswer
+        self.tokenDelay = tokenDelay
+        self.timeToFirstToken = timeToFirstToken
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.authToken = authToken
+        self.faults = faults
+        self.maxBodySize = maxBodySize
+        self.controlPort = controlPort
+    }
+}

@@ -1,0 +1,488 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Answers the requests of one connection like an LM Studio host: model listings, chat, completions
+/// and embeddings (plain or streamed), unknown paths, and the faults switched on.
+///
+/// Consumes `HTTPServerRequestPart`s from `HTTPServerPipelineHandler`, which hands over one request at
+/// a time, and emits `HTTPServerResponsePart`s. Delays are timers on the connection's event loop; a
+/// request never leaves that loop except to wait for a slot or for a hang to clear, and comes back
+/// through `eventLoop.execute`.
+final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let settings: SimulatorSettings
+    let state: SimulatorState
+    let listener: SimulatorListener
+    /// The connection's id in `SimulatorState`; nil on the control listener, whose connections are
+    /// neither counted nor closed by faults.
+    private let connectionID: Int?
+
+    private var requestHead: HTTPRequestHead?
+    private var requestBody: ByteBuffer?
+    private var requestBodyTooLarge = false
+    private var exchange: Exchange?
+    /// Set when this side closes the connection, so that the close is not counted as the client's.
+    private var closingDeliberately = false
+
+    /// The request being answered.
+    private struct Exchange {
+        let id: Int
+        let head: HTTPRequestHead
+        let body: ByteBuffer?
+        let route: Route
+        var wait: Wait = .none
+        var holdsSlot = false
+        var listingDelayed = false
+        var plan: AnswerPlan?
+        var stream: StreamProgress?
+    }
+
+    /// What an exchange is waiting for, if anything.
+    private enum Wait {
+        case none
+        case hang
+        case slot
+        case timer(Scheduled<Void>)
+    }
+
+    /// What will be generated for an admitted inference request.
+    private struct AnswerPlan {
+        let kind: Route.InferenceKind
+        let envelope: AnswerBody.Envelope
+        let tokens: Int
+        let stream: Bool
+        let inputs: [String]
+        let promptTokens: Int
+        let dropAfterChunks: Int?
+    }
+
+    /// How far a streamed answer has got. Events are numbered: 0 is the greeting, 1...tokens the
+    /// tokens, tokens + 1 the closing event; `[DONE]` follows it.
+    private struct StreamProgress {
+        var nextEvent = 0
+        var eventsSent = 0
+        var headSent = false
+    }
+
+    init(settings: SimulatorSettings, state: SimulatorState, listener: SimulatorListener, connectionID: Int?) {
+        self.settings = settings
+        self.state = state
+        self.listener = listener
+        self.connectionID = connectionID
+    }
+
+    // MARK: Reading requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            requestHead = head
+            requestBody = nil
+            requestBodyTooLarge = false
+        case .body(var part):
+            guard !requestBodyTooLarge else { return }
+            let size = (requestBody?.readableBytes ?? 0) + part.readableBytes
+            if size > settings.maxBodySize {
+                requestBodyTooLarge = true
+                requestBody = nil
+            } else if requestBody == nil {
+                requestBody = part
+            } else {
+                requestBody!.writeBuffer(&part)
+            }
+        case .end:
+            guard let head = requestHead else { return }
+            requestHead = nil
+            let body = requestBody
+            requestBody = nil
+            handleRequest(context: context, head: head, body: body)
+        }
+    }
+
+    private func handleRequest(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
+        let path = Route.path(of: head.uri)
+        if path == "/_sim" || path.hasPrefix("/_sim/") {
+            handleControl(context: context, head: head, path: path, body: body)
+            return
+        }
+        guard connectionID != nil else {
+            writeControlAnswer(context: context, head: head, status: .notFound, json: ["error": "control port"])
+            return
+        }
+        let route = Route(method: head.method, path: path)
+        let (id, view) = state.recordArrival(head: head, body: body, routeKey: route.statsKey)
+        exchange = Exchange(id: id, head: head, body: body, route: route)
+        if requestBodyTooLarge {
+            let message = "Request body is larger than \(settings.maxBodySize) bytes."
+            answer(context: context, status: .payloadTooLarge, body: errorBody(message), close: true)
+            return
+        }
+        if let expected = settings.expectedAuthorization, head.headers.first(name: "authorization") != expected {
+            let body = AnswerBody.error(
+                message: "Invalid or missing API token. Send it as 'Authorization: Bearer <token>'.",
+                type: "invalid_request_error",
+                code: "invalid_api_key"
+            )
+            answer(context: context, status: .unauthorized, body: body)
+            return
+        }
+        dispatch(context: context, view: view)
+    }
+
+    /// Decides what to do with the current exchange given the faults and models now. Runs again when
+    /// a hang clears.
+    private func dispatch(context: ChannelHandlerContext, view: SimulatorState.View) {
+        guard let exchange else { return }
+        let faults = view.faults
+        let isInference = exchange.route.isInference
+        if let hang = faults.hang, hang.covers(isInference: isInference) {
+            park(context: context)
+            return
+        }
+        if let status = faults.errorStatus, faults.errorScope.covers(isInference: isInference) {
+            let message = "Simulated failure with status \(status) from \(settings.name)."
+            answer(context: context, status: HTTPResponseStatus(statusCode: status), body: errorBody(message, type: "server_error"))
+            return
+        }
+        switch exchange.route {
+        case .openAIModels, .lmStudioModels:
+            answerModelListing(context: context, view: view)
+        case .inference(let kind):
+            startInference(context: context, kind: kind, view: view)
+        case .unknown:
+            answerUnknownEndpoint(context: context)
+        }
+    }
+
+    private func answerUnknownEndpoint(context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        let body = AnswerBody.unknownEndpoint(
+            method: exchange.head.method.rawValue,
+            path: Route.path(of: exchange.head.uri)
+        )
+        answer(context: context, status: .ok, body: body)
+    }
+
+    // MARK: Hang
+
+    /// Parks the exchange until the faults change; it is then dispatched again.
+    private func park(context: ChannelHandlerContext) {
+        guard let id = exchange?.id else { return }
+        exchange?.wait = .hang
+        let resume = resumption(context: context, id: id) { handler, context in
+            handler.exchange?.wait = .none
+            handler.dispatch(context: context, view: handler.state.view)
+        }
+        state.parkHung(id: id, resume: resume)
+    }
+
+    /// A callback that runs `body` on this connection's event loop if exchange `id` is still current.
+    private func resumption(
+        context: ChannelHandlerContext,
+        id: Int,
+        _ body: @escaping (SimulatorHTTPHandler, ChannelHandlerContext) -> Void
+    ) -> Resumption {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let body = NIOLoopBound(body, eventLoop: context.eventLoop)
+        return {
+            bound.eventLoop.execute {
+                let (handler, context) = bound.value
+                guard handler.exchange?.id == id else { return }
+                body.value(handler, context)
+            }
+        }
+    }
+
+    // MARK: Model listings
+
+    private func answerModelListing(context: ChannelHandlerContext, view: SimulatorState.View) {
+        guard let exchange else { return }
+        let faults = view.faults
+        if exchange.route == .lmStudioModels && faults.apiV0Missing {
+            answerUnknownEndpoint(context: context)
+            return
+        }
+        if faults.modelsDelay > .zero && !exchange.listingDelayed {
+            let id = exchange.id
+            self.exchange?.listingDelayed = true
+            let timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(faults.modelsDelay)) { [self] in
+                guard self.exchange?.id == id else { return }
+                self.exchange?.wait = .none
+                answerModelListing(context: context, view: state.view)
+            }
+            self.exchange?.wait = .timer(timer)
+            return
+        }
+        if let status = faults.modelsStatus {
+            let message = "Simulated model listing failure with status \(status)."
+            answer(context: context, status: HTTPResponseStatus(statusCode: status), body: errorBody(message, type: "server_error"))
+        } else if faults.modelsMalformed {
+            answer(context: context, status: .ok, body: AnswerBody.truncatedModelList)
+        } else if exchange.route == .openAIModels {
+            answer(context: context, status: .ok, body: view.catalog.openAIListBody)
+        } else {
+            answer(context: context, status: .ok, body: view.catalog.lmStudioListBody)
+        }
+    }
+
+    // MARK: Inference
+
+    private func startInference(context: ChannelHandlerContext, kind: Route.InferenceKind, view: SimulatorState.View) {
+        guard let exchange else { return }
+        let request: InferenceRequest
+        switch InferenceRequest.parse(exchange.body) {
+        case .success(let parsed): request = parsed
+        case .failure(let failure):
+            answer(context: context, status: .badRequest, body: errorBody(failure.message))
+            return
+        }
+        if view.faults.noModelsLoaded {
+            answer(context: context, status: .badRequest, body: AnswerBody.noModelsLoaded)
+            return
+        }
+        // LM Studio answers a request without `model` with the model it has loaded.
+        guard let modelID = request.model ?? view.catalog.defaultModel?.id else {
+            answer(context: context, status: .badRequest, body: AnswerBody.noModelsLoaded)
+            return
+        }
+        guard view.catalog.model(id: modelID) != nil else {
+            let body = AnswerBody.error(
+                message: "Invalid model identifier \"\(modelID)\". Please specify a valid downloaded model.",
+                type: "invalid_request_error",
+                param: "model",
+                code: "model_not_found"
+            )
+            answer(context: context, status: .badRequest, body: body)
+            return
+        }
+        let tokens = min(settings.tokensPerAnswer, request.maxTokens ?? .max)
+        let prefix = kind == .chat ? "chatcmpl-" : (kind == .completion ? "cmpl-" : "embd-")
+        self.exchange?.plan = AnswerPlan(
+            kind: kind,
+            envelope: AnswerBody.Envelope(
+                id: "\(prefix)\(settings.name)-\(exchange.id)",
+                created: Int(time(nil)),
+                model: modelID,
+                hostNameJSON: settings.nameJSON
+            ),
+            tokens: tokens,
+            stream: request.stream && kind != .embeddings,
+            inputs: request.inputs,
+            promptTokens: request.promptTokens,
+            dropAfterChunks: view.faults.dropAfterChunks
+        )
+        let waiter: Resumption
+        if settings.limitsConcurrency {
+            waiter = resumption(context: context, id: exchange.id) { handler, context in
+                handler.exchange?.wait = .none
+                handler.generate(context: context)
+            }
+        } else {
+            waiter = {}
+        }
+        if state.admit(id: exchange.id, waiter: waiter) {
+            generate(context: context)
+        } else {
+            self.exchange?.wait = .slot
+        }
+    }
+
+    /// Produces the answer of an admitted inference request, after its simulated generation time.
+    private func generate(context: ChannelHandlerContext) {
+        guard let plan = exchange?.plan, let id = exchange?.id else { return }
+        exchange?.holdsSlot = true
+        if plan.stream {
+            exchange?.stream = StreamProgress()
+            scheduleNextEvent(context: context, after: settings.timeToFirstToken)
+            return
+        }
+        var delay = settings.timeToFirstToken
+        if plan.kind != .embeddings {
+            delay = delay + settings.tokenDelay * Int64(plan.tokens)
+        }
+        if delay == .zero {
+            writeAnswer(context: context, plan: plan)
+            return
+        }
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard exchange?.id == id else { return }
+            exchange?.wait = .none
+            writeAnswer(context: context, plan: plan)
+        }
+        exchange?.wait = .timer(timer)
+    }
+
+    private func writeAnswer(context: ChannelHandlerContext, plan: AnswerPlan) {
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        switch plan.kind {
+        case .chat:
+            AnswerBody.chatCompletion(
+                plan.envelope,
+                contentJSON: settings.answerTextJSON(tokens: plan.tokens),
+                promptTokens: plan.promptTokens,
+                completionTokens: plan.tokens,
+                into: &buffer
+            )
+        case .completion:
+            AnswerBody.textCompletion(
+                plan.envelope,
+                textJSON: settings.answerTextJSON(tokens: plan.tokens),
+                promptTokens: plan.promptTokens,
+                completionTokens: plan.tokens,
+                into: &buffer
+            )
+        case .embeddings:
+            AnswerBody.embeddings(plan.envelope, inputs: plan.inputs, promptTokens: plan.promptTokens, into: &buffer)
+        }
+        answer(context: context, status: .ok, body: buffer)
+    }
+
+    // MARK: Streaming
+
+    private func scheduleNextEvent(context: ChannelHandlerContext, after delay: TimeAmount) {
+        guard let id = exchange?.id else { return }
+        if delay == .zero {
+            writeEvents(context: context)
+            return
+        }
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard exchange?.id == id else { return }
+            exchange?.wait = .none
+            writeEvents(context: context)
+        }
+        exchange?.wait = .timer(timer)
+    }
+
+    /// Writes the next event, and the ones after it that are due at once; then schedules the next
+    /// token, or ends the stream.
+    private func writeEvents(context: ChannelHandlerContext) {
+        guard let plan = exchange?.plan, var progress = exchange?.stream else { return }
+        let keepAlive = exchange?.head.isKeepAlive ?? false
+        if !progress.headSent {
+            var headers = settings.eventStreamHeaders
+            if !keepAlive { headers.add(name: "connection", value: "close") }
+            let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            progress.headSent = true
+        }
+        while true {
+            if let limit = plan.dropAfterChunks, progress.eventsSent >= limit {
+                dropStream(context: context)
+                return
+            }
+            let event = progress.nextEvent
+            if event > plan.tokens + 1 {
+                var done = context.channel.allocator.buffer(capacity: 16)
+                done.writeStaticString(AnswerBody.doneEvent)
+                context.write(wrapOutboundOut(.body(.byteBuffer(done))), promise: nil)
+                exchange?.stream = progress
+                finishResponse(context: context, close: !keepAlive)
+                return
+            }
+            context.write(wrapOutboundOut(.body(.byteBuffer(eventBuffer(context: context, plan: plan, event: event)))), promise: nil)
+            progress.nextEvent += 1
+            progress.eventsSent += 1
+            // Tokens are spaced by the token delay; the closing event and [DONE] follow the last at once.
+            if event < plan.tokens && settings.tokenDelay > .zero {
+                exchange?.stream = progress
+                context.flush()
+                scheduleNextEvent(context: context, after: settings.tokenDelay)
+                return
+            }
+        }
+    }
+
+    private func eventBuffer(context: ChannelHandlerContext, plan: AnswerPlan, event: Int) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(capacity: 320)
+        let text: String? =
+            switch event {
+            case 0: settings.greetingJSON
+            case 1...plan.tokens: SimulatorSettings.tokenTextJSON(event)
+            default: nil
+            }
+        if plan.kind == .chat {
+            AnswerBody.chatChunkEvent(plan.envelope, withRole: event == 0, contentJSON: text, into: &buffer)
+        } else {
+            AnswerBody.completionChunkEvent(plan.envelope, textJSON: text, into: &buffer)
+        }
+        return buffer
+    }
+
+    /// Cuts a streamed answer as a dying host would: no terminating chunk, the connection closed.
+    private func dropStream(context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        self.exchange = nil
+        closingDeliberately = true
+        context.flush()
+        context.close(promise: nil)
+        state.finish(heldSlot: exchange.holdsSlot, outcome: .dropped)?()
+    }
+
+    // MARK: Writing answers
+
+    private func errorBody(_ message: String, type: String = "invalid_request_error") -> ByteBuffer {
+        AnswerBody.error(message: message, type: type)
+    }
+
+    /// Sends a complete JSON response for the current exchange and ends it.
+    private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: ByteBuffer, close: Bool = false) {
+        guard let exchange else { return }
+        let close = close || !exchange.head.isKeepAlive
+        var headers = settings.jsonHeaders
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        if close { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        finishResponse(context: context, close: close)
+    }
+
+    /// Writes the end of the response, ends the exchange and passes its slot on.
+    private func finishResponse(context: ChannelHandlerContext, close: Bool) {
+        guard let exchange else { return }
+        self.exchange = nil
+        if close {
+            closingDeliberately = true
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        state.finish(heldSlot: exchange.holdsSlot, outcome: .completed)?()
+    }
+
+    // MARK: Connection events
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let stillRegistered = connectionID.map { state.unregisterConnection(id: $0) } ?? false
+        if let exchange {
+            self.exchange = nil
+            // A connection the host closed itself (refuse, stop) does not count as a client leaving.
+            let outcome: SimulatorState.Outcome =
+                stillRegistered && !closingDeliberately ? .clientLeft : .serverClosed
+            var next: Resumption?
+            switch exchange.wait {
+            case .none:
+                next = state.finish(heldSlot: exchange.holdsSlot, outcome: outcome)
+            case .timer(let timer):
+                timer.cancel()
+                next = state.finish(heldSlot: exchange.holdsSlot, outcome: outcome)
+            case .hang:
+                state.unparkHung(id: exchange.id)
+                next = state.finish(heldSlot: exchange.holdsSlot, outcome: outcome)
+            case .slot:
+                next = state.abandonQueued(id: exchange.id, outcome: outcome)
+            }
+            next?()
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
