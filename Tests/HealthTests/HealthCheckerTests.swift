@@ -173,6 +173,23 @@ import Testing
         }
     }
 
+    @Test func healthCheckPathTheHostDoesNotServeMakesItUnhealthy() async throws {
+        try await withSimulators([.init(name: "a")]) { simulators in
+            var configuration = try endpoint("a", for: simulators[0])
+            // LM Studio answers 200 to this, with its "Unexpected endpoint" error.
+            configuration.healthCheckURL = "/health"
+            let table = RoutingTable(endpoints: [configuration])
+            try await withHealthChecker(table) { _, _ in
+                let runtime = try table.runtime("a")
+                try await waitUntil("a is unhealthy", within: .seconds(2)) { runtime.status == .unhealthy }
+                #expect(
+                    runtime.health.lastError
+                        == #"/health is not served by the host ("Unexpected endpoint or method")"#
+                )
+            }
+        }
+    }
+
     @Test func probesSendTheEndpointsCredentials() async throws {
         let configuration = SimulatorConfiguration(name: "locked", authToken: "s3cret")
         try await withSimulators([configuration]) { simulators in

@@ -147,6 +147,12 @@ import Testing
         )
     }
 
+    @Test func prefersTheDataArrayWhenBothShapesArePresent() {
+        // olla's own /api/v0/models carries both keys, so an olla in front of another olla works.
+        let listing = parse(#"{"object":"list","data":[{"id":"a","state":"loaded"}],"models":[{"id":"b"}]}"#)
+        #expect(listing == .models([HostedModel(id: "a", state: .loaded)]))
+    }
+
     @Test func emptyListIsAListNotAnError() {
         #expect(parse(#"{"object":"list","data":[]}"#) == .models([]))
     }
