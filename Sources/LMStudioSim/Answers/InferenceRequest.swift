@@ -20,7 +20,24 @@ struct InferenceRequest {
     }
 
     /// Reads a request body; fails on anything that is not a JSON object with sensibly typed fields.
-    static func parse(_ body: ByteBuffer?) -> Result<InferenceRequest, Failure> {
+    ///
+    /// Chat and completion bodies go through `RequestFieldScanner` first; embeddings (whose `input` is
+    /// needed) and anything the scanner declines are read with Foundation.
+    static func parse(_ body: ByteBuffer?, needsInput: Bool = false) -> Result<InferenceRequest, Failure> {
+        if !needsInput, let body, let fields = RequestFieldScanner.scan(body) {
+            var maxTokens: Int?
+            if let limit = fields.maxTokens, limit > 0 { maxTokens = limit }
+            if let limit = fields.nPredict, limit > 0 { maxTokens = min(limit, maxTokens ?? limit) }
+            return .success(
+                InferenceRequest(
+                    model: fields.model,
+                    stream: fields.stream ?? false,
+                    maxTokens: maxTokens,
+                    inputs: [],
+                    promptTokens: max(1, (body.readableBytes + 3) / 4)
+                )
+            )
+        }
         guard let body, body.readableBytes > 0,
             let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)),
             let object = parsed as? [String: Any]

@@ -233,7 +233,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private func startInference(context: ChannelHandlerContext, kind: Route.InferenceKind, view: SimulatorState.View) {
         guard let exchange else { return }
         let request: InferenceRequest
-        switch InferenceRequest.parse(exchange.body) {
+        switch InferenceRequest.parse(exchange.body, needsInput: kind == .embeddings) {
         case .success(let parsed): request = parsed
         case .failure(let failure):
             answer(context: context, status: .badRequest, body: errorBody(failure.message))
