@@ -8,12 +8,20 @@ import Testing
     @Test func faultsAreSwitchedOverHTTP() async throws {
         try await LMStudioSimulator.withRunning(configuration: SimulatorConfiguration(name: "sim-c")) { host in
             let port = host.port
-            let set = try await exchange(port: port, .POST, "/_sim/faults", body: #"{"error_status":503,"hang":"none","models_delay_ms":5}"#)
+            let set = try await exchange(
+                port: port,
+                .POST,
+                "/_sim/faults",
+                body: #"{"error_status":503,"hang":"none","models_delay_ms":5}"#
+            )
             #expect(set.status == .ok)
             #expect(try set.json()["error_status"] as? Int == 503)
             #expect(host.faults.errorStatus == 503)
             #expect(host.faults.modelsDelay == .milliseconds(5))
-            #expect(try await exchange(port: port, .POST, "/v1/chat/completions", body: chatBody()).status == .serviceUnavailable)
+            #expect(
+                try await exchange(port: port, .POST, "/v1/chat/completions", body: chatBody()).status
+                    == .serviceUnavailable
+            )
 
             // Keys left out stay as they are.
             _ = try await exchange(port: port, .POST, "/_sim/faults", body: #"{"models_malformed":true}"#)
@@ -39,12 +47,22 @@ import Testing
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let controlPort = try #require(host.controlPort)
             #expect(controlPort != host.port)
-            let refused = try await exchange(port: host.port, .POST, "/_sim/faults", body: #"{"refuse_connections":true}"#)
+            let refused = try await exchange(
+                port: host.port,
+                .POST,
+                "/_sim/faults",
+                body: #"{"refuse_connections":true}"#
+            )
             #expect(refused.status == .ok)
             #expect(await eventually { await !canConnect(port: host.port) })
             // The control listener answers control routes only.
             #expect(try await exchange(port: controlPort, .GET, "/v1/models").status == .notFound)
-            let back = try await exchange(port: controlPort, .POST, "/_sim/faults", body: #"{"refuse_connections":false}"#)
+            let back = try await exchange(
+                port: controlPort,
+                .POST,
+                "/_sim/faults",
+                body: #"{"refuse_connections":false}"#
+            )
             #expect(back.status == .ok)
             #expect(await eventually { await canConnect(port: host.port) })
             #expect(try await exchange(port: host.port, .GET, "/v1/models").status == .ok)
@@ -55,15 +73,23 @@ import Testing
         try await LMStudioSimulator.withRunning(configuration: SimulatorConfiguration(name: "sim-m")) { host in
             let port = host.port
             let added = try await exchange(
-                port: port, .POST, "/_sim/models",
-                body: #"{"id":"nomic-ai/embed/v1.5","type":"embeddings","state":"not-loaded","max_context_length":4096}"#
+                port: port,
+                .POST,
+                "/_sim/models",
+                body:
+                    #"{"id":"nomic-ai/embed/v1.5","type":"embeddings","state":"not-loaded","max_context_length":4096}"#
             )
             #expect(added.status == .ok)
             let model = try #require(host.models.first { $0.id == "nomic-ai/embed/v1.5" })
             #expect(model.type == .embeddings && model.state == .notLoaded && model.maxContextLength == 4096)
             #expect(model.publisher == "nomic-ai")
 
-            let replaced = try await exchange(port: port, .POST, "/_sim/models", body: #"{"id":"nomic-ai/embed/v1.5","type":"embeddings"}"#)
+            let replaced = try await exchange(
+                port: port,
+                .POST,
+                "/_sim/models",
+                body: #"{"id":"nomic-ai/embed/v1.5","type":"embeddings"}"#
+            )
             #expect(replaced.status == .ok)
             #expect(host.models.count == 2)
             #expect(host.models.last?.state == .loaded)
@@ -72,7 +98,9 @@ import Testing
             #expect(try await exchange(port: port, .DELETE, "/_sim/models/nomic-ai/embed/v1.5").status == .ok)
             #expect(host.models.map(\.id) == [chatModel])
             #expect(try await exchange(port: port, .DELETE, "/_sim/models/nomic-ai/embed/v1.5").status == .notFound)
-            #expect(try await exchange(port: port, .POST, "/_sim/models", body: #"{"type":"llm"}"#).status == .badRequest)
+            #expect(
+                try await exchange(port: port, .POST, "/_sim/models", body: #"{"type":"llm"}"#).status == .badRequest
+            )
         }
     }
 
@@ -113,14 +141,19 @@ import Testing
             let recorded = try #require(host.recordedRequests.last)
             #expect(recorded.method == "POST")
             #expect(recorded.uri == "/v1/chat/completions?trace=1")
-            #expect(recorded.headers.map(\.0) == [
-                "Host", "X-Olla-Request-ID", "content-TYPE", "X-Forwarded-For", "X-Forwarded-For", "Content-Length", "Connection",
-            ])
+            #expect(
+                recorded.headers.map(\.0) == [
+                    "Host", "X-Olla-Request-ID", "content-TYPE", "X-Forwarded-For", "X-Forwarded-For", "Content-Length",
+                    "Connection",
+                ]
+            )
             #expect(recorded.headerValues("x-forwarded-for") == ["10.0.0.1", "10.0.0.2"])
             #expect(recorded.body == Array(body.utf8))
 
             let overHTTP = try await exchange(port: host.port, .GET, "/_sim/requests")
-            let list = try #require(try JSONSerialization.jsonObject(with: Data(overHTTP.body.utf8)) as? [[String: Any]])
+            let list = try #require(
+                try JSONSerialization.jsonObject(with: Data(overHTTP.body.utf8)) as? [[String: Any]]
+            )
             #expect(list.last?["uri"] as? String == "/v1/chat/completions?trace=1")
             #expect(list.last?["body"] as? String == body)
         }
@@ -144,7 +177,9 @@ import Testing
     }
 
     @Test func stopClosesConnectionsAndIsIdempotent() async throws {
-        let host = LMStudioSimulator(configuration: SimulatorConfiguration(name: "sim-stop", timeToFirstToken: .seconds(30)))
+        let host = LMStudioSimulator(
+            configuration: SimulatorConfiguration(name: "sim-stop", timeToFirstToken: .seconds(30))
+        )
         try await host.start()
         let port = host.port
         #expect(port > 0)

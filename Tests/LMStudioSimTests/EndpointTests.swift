@@ -129,7 +129,12 @@ import Testing
 
     @Test func rejectsUnknownModelAndInvalidJSONWithOpenAIErrorEnvelope() async throws {
         try await withHost { host in
-            let unknown = try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody(model: "gpt-9"))
+            let unknown = try await exchange(
+                port: host.port,
+                .POST,
+                "/v1/chat/completions",
+                body: chatBody(model: "gpt-9")
+            )
             #expect(unknown.status == .badRequest)
             let error = try #require(try unknown.json()["error"] as? [String: Any])
             #expect((error["message"] as? String)?.contains("\"gpt-9\"") == true)
@@ -151,10 +156,10 @@ import Testing
             try await host.updateFaults { $0.noModelsLoaded = true }
             let response = try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody())
             #expect(response.status == .badRequest)
-            #expect(
-                response.body
-                    == #"{"error":{"message":"No models loaded. Please load a model in the developer page or use the 'lms load' command.","type":"invalid_request_error","param":"model","code":null}}"#
-            )
+            let expected =
+                #"{"error":{"message":"No models loaded. Please load a model in the developer page or use "#
+                + #"the 'lms load' command.","type":"invalid_request_error","param":"model","code":null}}"#
+            #expect(response.body == expected)
             try await host.updateFaults { $0.noModelsLoaded = false }
             let after = try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody())
             #expect(after.status == .ok)
@@ -181,9 +186,20 @@ import Testing
             let missing = try await exchange(port: host.port, .GET, "/v1/models")
             #expect(missing.status == .unauthorized)
             #expect(try missing.json()["error"] is [String: Any])
-            let wrong = try await exchange(port: host.port, .POST, "/v1/chat/completions", headers: [("Authorization", "Bearer nope")], body: chatBody())
+            let wrong = try await exchange(
+                port: host.port,
+                .POST,
+                "/v1/chat/completions",
+                headers: [("Authorization", "Bearer nope")],
+                body: chatBody()
+            )
             #expect(wrong.status == .unauthorized)
-            let right = try await exchange(port: host.port, .GET, "/v1/models", headers: [("Authorization", "Bearer s3cret")])
+            let right = try await exchange(
+                port: host.port,
+                .GET,
+                "/v1/models",
+                headers: [("Authorization", "Bearer s3cret")]
+            )
             #expect(right.status == .ok)
             let control = try await exchange(port: host.port, .GET, "/_sim/stats")
             #expect(control.status == .ok)
@@ -227,7 +243,9 @@ import Testing
                 try? JSONSerialization.jsonObject(with: Data($0.data.utf8)) as? [String: Any]
             }
             #expect(chunks.count == 10)
-            #expect(chunks.allSatisfy { $0["model"] as? String == model.id && $0["system_fingerprint"] as? String == name })
+            #expect(
+                chunks.allSatisfy { $0["model"] as? String == model.id && $0["system_fingerprint"] as? String == name }
+            )
         }
     }
 

@@ -94,7 +94,10 @@ import Testing
                 $0.errorScope = .all
             }
             #expect(try await exchange(port: host.port, .GET, "/v1/models").status == .internalServerError)
-            #expect(try await exchange(port: host.port, .POST, "/v1/embeddings", body: chatBody()).status == .internalServerError)
+            #expect(
+                try await exchange(port: host.port, .POST, "/v1/embeddings", body: chatBody()).status
+                    == .internalServerError
+            )
 
             try await host.updateFaults { $0.errorStatus = nil }
             #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status == .ok)
@@ -179,7 +182,14 @@ import Testing
             host.addModel(SimulatedModel(id: "publisher/new-model", type: .llm, state: .notLoaded))
             var ids = try await listedIDs(port: host.port)
             #expect(ids == [chatModel, "publisher/new-model"])
-            #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody(model: "publisher/new-model")).status == .ok)
+            #expect(
+                try await exchange(
+                    port: host.port,
+                    .POST,
+                    "/v1/chat/completions",
+                    body: chatBody(model: "publisher/new-model")
+                ).status == .ok
+            )
 
             #expect(host.setModelState(id: "publisher/new-model", to: .loaded))
             let v0 = try await exchange(port: host.port, .GET, "/api/v0/models").json()
@@ -189,7 +199,10 @@ import Testing
             host.removeModel(id: chatModel)
             ids = try await listedIDs(port: host.port)
             #expect(ids == ["publisher/new-model"])
-            #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status == .badRequest)
+            #expect(
+                try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status
+                    == .badRequest
+            )
         }
     }
 

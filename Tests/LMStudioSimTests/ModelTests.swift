@@ -1,5 +1,6 @@
-@testable import LMStudioSim
 import Testing
+
+@testable import LMStudioSim
 
 /// The pure parts: model defaults, the command line's model syntax, the admission queue.
 @Suite struct ModelTests {
@@ -60,7 +61,9 @@ import Testing
 
     @Test func aNewArrivalDoesNotOvertakeTheQueue() {
         var queue = AdmissionQueue<String>(limit: 2)
-        let admitted = [queue.enter(id: 1, waiter: "a"), queue.enter(id: 2, waiter: "b"), queue.enter(id: 3, waiter: "c")]
+        let admitted = [
+            queue.enter(id: 1, waiter: "a"), queue.enter(id: 2, waiter: "b"), queue.enter(id: 3, waiter: "c"),
+        ]
         #expect(admitted == [true, true, false])
         let next = queue.leave()
         #expect(next == "c")

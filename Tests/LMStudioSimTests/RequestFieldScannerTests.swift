@@ -1,7 +1,8 @@
 import Foundation
-@testable import LMStudioSim
 import NIOCore
 import Testing
+
+@testable import LMStudioSim
 
 /// The fast reader of request bodies agrees with Foundation, and declines what it cannot vouch for.
 @Suite struct RequestFieldScannerTests {

@@ -54,7 +54,9 @@ import Testing
     }
 
     @Test func streamsTextCompletionsInTheirOwnShape() async throws {
-        try await LMStudioSimulator.withRunning(configuration: SimulatorConfiguration(name: "sim-t", tokensPerAnswer: 2)) { host in
+        try await LMStudioSimulator.withRunning(
+            configuration: SimulatorConfiguration(name: "sim-t", tokensPerAnswer: 2)
+        ) { host in
             let body = #"{"model":"\#(chatModel)","prompt":"Once","stream":true}"#
             let response = try await exchange(port: host.port, .POST, "/v1/completions", body: body)
             let events = response.events
@@ -130,7 +132,11 @@ import Testing
     }
 
     @Test func aQueuedClientThatLeavesGivesUpItsPlace() async throws {
-        let configuration = SimulatorConfiguration(name: "sim-q", timeToFirstToken: .milliseconds(300), maxConcurrentRequests: 1)
+        let configuration = SimulatorConfiguration(
+            name: "sim-q",
+            timeToFirstToken: .milliseconds(300),
+            maxConcurrentRequests: 1
+        )
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let first = try await TestConnection.open(port: host.port)
             let leaver = try await TestConnection.open(port: host.port)

@@ -48,7 +48,12 @@ extension SimulatorHTTPHandler {
 
     private func updateFaults(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
         guard let object = Self.jsonObject(body) else {
-            writeControlAnswer(context: context, head: head, status: .badRequest, json: ["error": "expected a JSON object"])
+            writeControlAnswer(
+                context: context,
+                head: head,
+                status: .badRequest,
+                json: ["error": "expected a JSON object"]
+            )
             return
         }
         let faults: SimulatorFaults
@@ -59,7 +64,9 @@ extension SimulatorHTTPHandler {
             writeControlAnswer(context: context, head: head, status: .badRequest, json: ["error": error.message])
             return
         }
-        parked.forEach { $0() }
+        for resume in parked {
+            resume()
+        }
         let listener = self.listener
         // The listener follows `refuse_connections` once the answer is out: switching it on closes this
         // connection too.
@@ -70,7 +77,12 @@ extension SimulatorHTTPHandler {
 
     private func addModel(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
         guard let object = Self.jsonObject(body) else {
-            writeControlAnswer(context: context, head: head, status: .badRequest, json: ["error": "expected a JSON object"])
+            writeControlAnswer(
+                context: context,
+                head: head,
+                status: .badRequest,
+                json: ["error": "expected a JSON object"]
+            )
             return
         }
         switch SimulatedModel.from(json: object) {
@@ -95,7 +107,9 @@ extension SimulatorHTTPHandler {
         status: HTTPResponseStatus,
         json: Any
     ) -> EventLoopFuture<Void> {
-        let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         var body = context.channel.allocator.buffer(capacity: data.count)
         body.writeBytes(data)
         return writeControlAnswer(context: context, head: head, status: status, body: body)
@@ -112,7 +126,10 @@ extension SimulatorHTTPHandler {
         var headers = settings.jsonHeaders
         headers.add(name: "content-length", value: String(body.readableBytes))
         if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !head.isKeepAlive {

@@ -144,7 +144,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         if let status = faults.errorStatus, faults.errorScope.covers(isInference: isInference) {
             let message = "Simulated failure with status \(status) from \(settings.name)."
-            answer(context: context, status: HTTPResponseStatus(statusCode: status), body: errorBody(message, type: "server_error"))
+            answer(
+                context: context,
+                status: HTTPResponseStatus(statusCode: status),
+                body: errorBody(message, type: "server_error")
+            )
             return
         }
         switch exchange.route {
@@ -218,7 +222,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         if let status = faults.modelsStatus {
             let message = "Simulated model listing failure with status \(status)."
-            answer(context: context, status: HTTPResponseStatus(statusCode: status), body: errorBody(message, type: "server_error"))
+            answer(
+                context: context,
+                status: HTTPResponseStatus(statusCode: status),
+                body: errorBody(message, type: "server_error")
+            )
         } else if faults.modelsMalformed {
             answer(context: context, status: .ok, body: AnswerBody.truncatedModelList)
         } else if exchange.route == .openAIModels {
@@ -382,7 +390,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 finishResponse(context: context, close: !keepAlive)
                 return
             }
-            context.write(wrapOutboundOut(.body(.byteBuffer(eventBuffer(context: context, plan: plan, event: event)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(eventBuffer(context: context, plan: plan, event: event)))),
+                promise: nil
+            )
             progress.nextEvent += 1
             progress.eventsSent += 1
             // Tokens are spaced by the token delay; the closing event and [DONE] follow the last at once.
@@ -428,13 +439,21 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     /// Sends a complete JSON response for the current exchange and ends it.
-    private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: ByteBuffer, close: Bool = false) {
+    private func answer(
+        context: ChannelHandlerContext,
+        status: HTTPResponseStatus,
+        body: ByteBuffer,
+        close: Bool = false
+    ) {
         guard let exchange else { return }
         let close = close || !exchange.head.isKeepAlive
         var headers = settings.jsonHeaders
         headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         finishResponse(context: context, close: close)
     }

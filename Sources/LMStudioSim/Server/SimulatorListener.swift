@@ -117,7 +117,12 @@ actor SimulatorListener {
                         withOutboundHeaderValidation: false
                     )
                     try channel.pipeline.syncOperations.addHandler(
-                        SimulatorHTTPHandler(settings: settings, state: state, listener: self, connectionID: connectionID)
+                        SimulatorHTTPHandler(
+                            settings: settings,
+                            state: state,
+                            listener: self,
+                            connectionID: connectionID
+                        )
                     )
                 }
             }
