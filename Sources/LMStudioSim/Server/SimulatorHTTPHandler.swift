@@ -174,13 +174,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// Parks the exchange until the faults change; it is then dispatched again.
     private func park(context: ChannelHandlerContext) {
-        guard let id = exchange?.id else { return }
-        exchange?.wait = .hang
-        let resume = resumption(context: context, id: id) { handler, context in
+        guard let exchange else { return }
+        let resume = resumption(context: context, id: exchange.id) { handler, context in
             handler.exchange?.wait = .none
             handler.dispatch(context: context, view: handler.state.view)
         }
-        state.parkHung(id: id, resume: resume)
+        if state.parkHung(id: exchange.id, isInference: exchange.route.isInference, resume: resume) {
+            self.exchange?.wait = .hang
+        } else {
+            dispatch(context: context, view: state.view)
+        }
     }
 
     /// A callback that runs `body` on this connection's event loop if exchange `id` is still current.

@@ -127,9 +127,14 @@ final class SimulatorState: Sendable {
         return nil
     }
 
-    /// Parks a request under the hang fault until the faults change.
-    func parkHung(id: Int, resume: @escaping Resumption) {
-        shared.withLockedValue { $0.hung[id] = resume }
+    /// Parks a request under the hang fault until the faults change; false when the fault was cleared
+    /// in the meantime (the caller looks at the request again instead).
+    func parkHung(id: Int, isInference: Bool, resume: @escaping Resumption) -> Bool {
+        shared.withLockedValue { shared in
+            guard let hang = shared.faults.hang, hang.covers(isInference: isInference) else { return false }
+            shared.hung[id] = resume
+            return true
+        }
     }
 
     /// Forgets a parked request whose client left.
