@@ -10,17 +10,21 @@ struct LMStudioSimCommand: AsyncParsableCommand {
         commandName: "lmstudio-sim",
         abstract: "A simulated LM Studio host for tests, benchmarks and demos.",
         discussion: """
-            Serves GET /v1/models, GET /api/v0/models, POST /v1/chat/completions, POST /v1/completions and \
-            POST /v1/embeddings with LM Studio's shapes, plus control routes: GET|POST /_sim/faults, \
-            GET|DELETE /_sim/stats, GET|POST /_sim/models, DELETE /_sim/models/<id>, GET /_sim/requests.
+            Serves GET /v1/models, GET /api/v0/models, POST /v1/chat/completions,
+            POST /v1/completions and POST /v1/embeddings in LM Studio's shapes, and
+            control routes: GET|POST /_sim/faults, GET|DELETE /_sim/stats,
+            GET|POST /_sim/models, DELETE /_sim/models/<id>, GET /_sim/requests.
 
             Model syntax (--model, repeatable): ID[:TYPE][:STATE][:MAX_CONTEXT]
-              TYPE is llm (default), vlm or embeddings; STATE is loaded (default) or not-loaded;
-              MAX_CONTEXT is a number. The options start at the first part that is a TYPE or a STATE, so
-              an id may contain ':' (e.g. "qwen2.5-7b-instruct:2").
-              Examples: qwen2.5-7b-instruct
-                        text-embedding-nomic-embed-text-v1.5:embeddings:not-loaded:2048
-                        qwen2-vl-7b-instruct:vlm:not-loaded
+              TYPE is llm (default), vlm or embeddings.
+              STATE is loaded (default) or not-loaded.
+              MAX_CONTEXT is a number of tokens.
+              Options start at the first part that is a TYPE or a STATE, so an
+              id may contain ':' (qwen2.5-7b-instruct:2).
+            Examples:
+              --model qwen2.5-7b-instruct
+              --model text-embedding-nomic-embed-text-v1.5:embeddings:not-loaded:2048
+              --model qwen2-vl-7b-instruct:vlm:not-loaded
             """
     )
 
@@ -96,12 +100,13 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("lmstudio-sim: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode.failure
         }
-        var line = "lmstudio-sim \(name) listening on \(simulator.baseURL)"
+        // The first line is the one scripts wait for; written straight to the file descriptor, so a parent
+        // process reading a pipe sees it at once.
+        var lines = "lmstudio-sim \(name) listening on \(simulator.baseURL)\n"
         if let controlPort = simulator.controlPort {
-            line += " (control on port \(controlPort))"
+            lines += "lmstudio-sim \(name) control routes on port \(controlPort)\n"
         }
-        // Written straight to the file descriptor, so a parent process reading a pipe sees it at once.
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        FileHandle.standardOutput.write(Data(lines.utf8))
         await signals.wait()
         try await simulator.stop()
     }
