@@ -89,9 +89,12 @@ final class OllaApplication: Sendable {
             group: eventLoopGroup,
             services: services
         )
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.connectionPool.idleTimeout = .seconds(30)
-        let httpClient = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: clientConfiguration)
+        // A probe gives up after its check_timeout, but the client's connection attempt lives on until the
+        // client's own connect timeout, and shutdown waits for it: keep that bound near the probes' own.
+        var probeClient = HealthChecker.httpClientConfiguration
+        let longestCheck = configuration.endpoints.map(\.checkTimeout).max() ?? .seconds(2)
+        probeClient.timeout.connect = .init(min(max(longestCheck, .seconds(1)), .seconds(10)))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: probeClient)
         let health = HealthChecker(table: table, httpClient: httpClient, logger: logger)
         let application = OllaApplication(
             table: table,

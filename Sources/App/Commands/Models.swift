@@ -30,7 +30,7 @@ struct Models: AsyncParsableCommand {
         } catch {
             failAndExit("cannot reach olla at \(address): \(error)")
         }
-        guard let table = ModelTable(json: Data(buffer: body)) else {
+        guard let table = ModelTable(json: Data(body.readableBytesView)) else {
             failAndExit("\(address)/olla/models did not answer a model list")
         }
         print(table.render(), terminator: "")

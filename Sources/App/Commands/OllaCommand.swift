@@ -25,8 +25,9 @@ struct OllaCommand: AsyncParsableCommand {
     }
 }
 
-/// The options of serving, shared with `demo`.
-struct ServeOptions: ParsableArguments {
+/// `--config`, shared by serving and `validate`: ArgumentParser lets the root command parse it even after a
+/// subcommand's name, so the subcommand must declare the same group to see it.
+struct ConfigurationFileOption: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -36,6 +37,13 @@ struct ServeOptions: ParsableArguments {
         )
     )
     var config: String?
+}
+
+/// The options of serving.
+struct ServeOptions: ParsableArguments {
+    @OptionGroup var file: ConfigurationFileOption
+
+    var config: String? { file.config }
 
     @Option(name: .long, help: ArgumentHelp("Address to listen on; overrides server.host.", valueName: "host"))
     var host: String?

@@ -8,12 +8,11 @@ struct Validate: ParsableCommand {
         discussion: "Exits 0 when the file has no errors (warnings allowed), 1 otherwise. Lines are 1-based."
     )
 
-    @Option(name: .long, help: ArgumentHelp("The file to check (default: $OLLA_CONFIG_FILE, else ./endpoints.yaml).", valueName: "path"))
-    var config: String?
+    @OptionGroup var file: ConfigurationFileOption
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let path = config ?? environment["OLLA_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "endpoints.yaml"
+        let path = file.config ?? environment["OLLA_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "endpoints.yaml"
         let result = ConfigurationLoader.load(contentsOfFile: path, environment: environment)
         for issue in result.issues {
             FileHandle.standardError.write(Data("\(path): \(issue)\n".utf8))

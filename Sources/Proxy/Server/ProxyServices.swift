@@ -13,7 +13,7 @@ public final class ProxyServices: Sendable {
     public let observer: any RequestObserver
     let requestIDs = RequestIDGenerator()
     let connections = ConnectionRegistry()
-    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+    private let pools: [ObjectIdentifier: LoopConfined<UpstreamConnectionPool>]
 
     /// - Parameter eventLoopGroup: the loops the server runs on; each gets its own upstream pool.
     public init(
@@ -27,20 +27,20 @@ public final class ProxyServices: Sendable {
         self.observer = observer
         // One TLS context for the whole process: building one is expensive, using one is thread-safe.
         let tlsContext = try? NIOSSLContext(configuration: .makeClientConfiguration())
-        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
+        var pools: [ObjectIdentifier: LoopConfined<UpstreamConnectionPool>] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let pool = UpstreamConnectionPool(eventLoop: loop, tlsContext: tlsContext)
-            pools[ObjectIdentifier(loop)] = NIOLoopBound(pool, eventLoop: loop)
+            pools[ObjectIdentifier(loop)] = LoopConfined(value: pool, eventLoop: loop)
         }
         self.pools = pools
     }
 
     /// The pool of the loop the caller runs on.
     func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
-        guard let bound = pools[ObjectIdentifier(eventLoop)] else {
+        guard let confined = pools[ObjectIdentifier(eventLoop)] else {
             preconditionFailure("event loop \(eventLoop) is not part of the server's group")
         }
-        return bound.value
+        return confined.value
     }
 
     /// Client connections open now.
@@ -53,9 +53,28 @@ public final class ProxyServices: Sendable {
 
     /// Closes idle upstream connections on every loop.
     public func closeIdleUpstreamConnections() {
-        for bound in pools.values {
-            bound.eventLoop.execute { bound.value.closeIdle() }
+        for confined in pools.values {
+            confined.eventLoop.execute { confined.value.closeIdle() }
         }
+    }
+}
+
+/// A value created off its event loop and then only ever used on it, like each loop's upstream pool.
+///
+/// `NIOLoopBound` insists on being created on its loop, which the pools cannot be (they are made up front
+/// for every loop); the invariant is the same and is checked on every access in debug builds.
+struct LoopConfined<Value>: @unchecked Sendable {
+    private let storage: Value
+    let eventLoop: any EventLoop
+
+    init(value: Value, eventLoop: any EventLoop) {
+        self.storage = value
+        self.eventLoop = eventLoop
+    }
+
+    var value: Value {
+        eventLoop.assertInEventLoop()
+        return storage
     }
 }
 

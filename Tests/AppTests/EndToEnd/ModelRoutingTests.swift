@@ -1,3 +1,4 @@
+import Balancer
 import Foundation
 import LMStudioSim
 import NIOCore

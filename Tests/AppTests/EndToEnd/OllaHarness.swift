@@ -27,7 +27,15 @@ final class OllaHarness: Sendable {
         self.run = Task { try await application.run(handlingSignals: false) }
     }
 
-    static let quietLogger = Logger(label: "olla-test", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// Silent, unless OLLA_TEST_LOG is set (then olla's log goes to stderr at that level).
+    static let quietLogger: Logger = {
+        guard let level = ProcessInfo.processInfo.environment["OLLA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+            return Logger(label: "olla-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        }
+        var logger = Logger(label: "olla-test", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = level
+        return logger
+    }()
 
     /// The endpoint configuration olla uses for a simulated host: fast probes so tests stay short.
     static func endpoint(
@@ -153,7 +161,7 @@ final class OllaHarness: Sendable {
         var text: String { String(buffer: body) }
 
         func json() throws -> [String: Any] {
-            let object = try JSONSerialization.jsonObject(with: Data(buffer: body))
+            let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
             guard let dictionary = object as? [String: Any] else { throw JSONShapeError(text: text) }
             return dictionary
         }
