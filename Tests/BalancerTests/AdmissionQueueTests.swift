@@ -27,7 +27,10 @@ import Testing
         #expect(table.choose("m") == "a")
         let grants = Grants()
         for name in ["first", "second", "third"] {
-            #expect(queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant(name))) != nil)
+            #expect(
+                queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant(name)))
+                    != nil
+            )
         }
         #expect(table.queue.count == 3)
         table.release(a, outcome: nil)
@@ -43,9 +46,14 @@ import Testing
         let set = table.candidates("m")!
         #expect(table.choose("m") == "a")
         let grants = Grants()
-        #expect(queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("1"))) != nil)
-        #expect(queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("2"))) != nil)
-        guard case .full = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("3")) else {
+        #expect(
+            queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("1"))) != nil
+        )
+        #expect(
+            queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("2"))) != nil
+        )
+        guard case .full = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("3"))
+        else {
             Issue.record("expected full")
             return
         }
@@ -57,7 +65,9 @@ import Testing
         let a = table.snapshot.endpoints[0]
         #expect(table.choose("m") == "a")
         let grants = Grants()
-        let leaving = queued(table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("leaving")))!
+        let leaving = queued(
+            table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("leaving"))
+        )!
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("staying"))
         #expect(table.queue.cancel(ticket: leaving))
         #expect(!table.queue.cancel(ticket: leaving))
@@ -68,7 +78,14 @@ import Testing
     @Test func slotFreedWhileEnqueueingIsTakenAtOnce() {
         let table = healthyTable([endpoint("a", maxConcurrency: 1)], models: ["a": model])
         let set = table.candidates("m")!
-        guard case .granted(let placement) = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: { _ in }) else {
+        guard
+            case .granted(let placement) = table.enqueue(
+                set,
+                excluding: EndpointSet(),
+                strategy: .priority,
+                grant: { _ in }
+            )
+        else {
             Issue.record("expected an immediate grant")
             return
         }
@@ -96,7 +113,10 @@ import Testing
 
     @Test func stateKeepsFifoAcrossHosts() {
         var state = AdmissionQueueState<String>(capacity: 4)
-        let table = healthyTable([endpoint("a"), endpoint("b")], models: ["a": model, "b": [HostedModel(id: "other")]])
+        let table = healthyTable(
+            [endpoint("a"), endpoint("b")],
+            models: ["a": model, "b": [HostedModel(id: "other")]]
+        )
         let onlyA = table.candidates("m")!
         let onlyB = table.candidates("other")!
         _ = state.append(candidates: onlyA, excluded: EndpointSet(), waiter: "x")

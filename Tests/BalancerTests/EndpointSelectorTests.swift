@@ -44,7 +44,10 @@ import Testing
     }
 
     @Test func tiesAreBrokenRoundRobin() {
-        let table = healthyTable([endpoint("a"), endpoint("b"), endpoint("c")], models: ["a": model, "b": model, "c": model])
+        let table = healthyTable(
+            [endpoint("a"), endpoint("b"), endpoint("c")],
+            models: ["a": model, "b": model, "c": model]
+        )
         var seen: [String: Int] = [:]
         for _ in 0..<30 {
             let name = table.choose("m")!
@@ -115,13 +118,20 @@ import Testing
     }
 
     @Test func inFlightCountsAreExactUnderConcurrency() async {
-        let table = healthyTable([endpoint("a", maxConcurrency: 8), endpoint("b", maxConcurrency: 8)], models: ["a": model, "b": model])
+        let table = healthyTable(
+            [endpoint("a", maxConcurrency: 8), endpoint("b", maxConcurrency: 8)],
+            models: ["a": model, "b": model]
+        )
         let set = table.candidates("m")!
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
                 group.addTask {
                     for _ in 0..<2_000 {
-                        if case .granted(let placement) = table.acquire(set, excluding: EndpointSet(), strategy: .priority) {
+                        if case .granted(let placement) = table.acquire(
+                            set,
+                            excluding: EndpointSet(),
+                            strategy: .priority
+                        ) {
                             let now = placement.endpoint.inFlight.load(ordering: .relaxed)
                             precondition(now <= 8 && now >= 1)
                             table.release(placement.endpoint, outcome: nil)

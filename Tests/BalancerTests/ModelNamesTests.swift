@@ -15,8 +15,10 @@ import Testing
     }
 
     @Test func rootIsAShortForm() {
-        #expect(ModelNames.shortForms(of: "TheBloke/gemma-2b-instruct-GGUF/gemma-2b-instruct.Q4_K_M.gguf", root: "gemma-2b")
-            .contains("gemma-2b"))
+        #expect(
+            ModelNames.shortForms(of: "TheBloke/gemma-2b-instruct-GGUF/gemma-2b-instruct.Q4_K_M.gguf", root: "gemma-2b")
+                .contains("gemma-2b")
+        )
     }
 
     @Test(arguments: [

@@ -18,7 +18,10 @@ struct Demo: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Port olla listens on.", valueName: "port"))
     var port: Int = 40114
 
-    @Option(name: .long, help: ArgumentHelp("Milliseconds between streamed tokens of the simulated hosts.", valueName: "ms"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Milliseconds between streamed tokens of the simulated hosts.", valueName: "ms")
+    )
     var tokenDelay: Int = 60
 
     @Option(name: .long, help: ArgumentHelp("text or json.", valueName: "format"))
@@ -30,30 +33,39 @@ struct Demo: AsyncParsableCommand {
         let logger = Logger(label: "olla")
         let delay = Duration.milliseconds(tokenDelay)
         let hosts = [
-            LMStudioSimulator(configuration: SimulatorConfiguration(
-                name: "studio-a",
-                models: [
-                    SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
-                    SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings, state: .loaded),
-                ],
-                tokensPerAnswer: 24, tokenDelay: delay
-            )),
-            LMStudioSimulator(configuration: SimulatorConfiguration(
-                name: "studio-b",
-                models: [
-                    SimulatedModel(id: "qwen2.5-7b-instruct", state: .notLoaded, maxContextLength: 32768),
-                    SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .loaded, maxContextLength: 131072),
-                ],
-                tokensPerAnswer: 24, tokenDelay: delay
-            )),
-            LMStudioSimulator(configuration: SimulatorConfiguration(
-                name: "studio-c",
-                models: [
-                    SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
-                    SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .notLoaded, maxContextLength: 131072),
-                ],
-                tokensPerAnswer: 24, tokenDelay: delay
-            )),
+            LMStudioSimulator(
+                configuration: SimulatorConfiguration(
+                    name: "studio-a",
+                    models: [
+                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
+                        SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings, state: .loaded),
+                    ],
+                    tokensPerAnswer: 24,
+                    tokenDelay: delay
+                )
+            ),
+            LMStudioSimulator(
+                configuration: SimulatorConfiguration(
+                    name: "studio-b",
+                    models: [
+                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .notLoaded, maxContextLength: 32768),
+                        SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .loaded, maxContextLength: 131072),
+                    ],
+                    tokensPerAnswer: 24,
+                    tokenDelay: delay
+                )
+            ),
+            LMStudioSimulator(
+                configuration: SimulatorConfiguration(
+                    name: "studio-c",
+                    models: [
+                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
+                        SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .notLoaded, maxContextLength: 131072),
+                    ],
+                    tokensPerAnswer: 24,
+                    tokenDelay: delay
+                )
+            ),
         ]
         for host in hosts { try await host.start() }
         let priorities = [200, 100, 50]
@@ -123,13 +135,17 @@ struct Demo: AsyncParsableCommand {
                 print("\(host!.name) is back")
             case "status":
                 for endpoint in application.table.snapshot.endpoints {
-                    print("  \(endpoint.name): \(endpoint.status), \(endpoint.inFlight.load(ordering: .relaxed)) in flight")
+                    print(
+                        "  \(endpoint.name): \(endpoint.status), \(endpoint.inFlight.load(ordering: .relaxed)) in flight"
+                    )
                 }
             case "quit", "exit":
                 await application.shutdown()
                 return
             default:
-                print("commands: kill <host>, revive <host>, status, quit   (hosts: \(hosts.map(\.name).joined(separator: ", ")))")
+                print(
+                    "commands: kill <host>, revive <host>, status, quit   (hosts: \(hosts.map(\.name).joined(separator: ", ")))"
+                )
             }
         }
     }

@@ -7,7 +7,8 @@ import NIOCore
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show which models are on which hosts, and whether they are loaded, as a table.",
-        discussion: "Reads GET /olla/models of a running olla. Cells: loaded, not-loaded, listed (the host gave no state), or '-'."
+        discussion:
+            "Reads GET /olla/models of a running olla. Cells: loaded, not-loaded, listed (the host gave no state), or '-'."
     )
 
     @Option(name: .long, help: ArgumentHelp("The running olla.", valueName: "url"))

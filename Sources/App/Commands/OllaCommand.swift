@@ -32,7 +32,8 @@ struct ConfigurationFileOption: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "The configuration file (endpoints.yaml).",
-            discussion: "Default: $OLLA_CONFIG_FILE, else ./endpoints.yaml; with neither, one LM Studio host at http://localhost:1234.",
+            discussion:
+                "Default: $OLLA_CONFIG_FILE, else ./endpoints.yaml; with neither, one LM Studio host at http://localhost:1234.",
             valueName: "path"
         )
     )
@@ -95,7 +96,11 @@ struct ServeOptions: ParsableArguments {
         )
         let application: OllaApplication
         do {
-            application = try await OllaApplication.start(configuration: loaded.configuration, source: source, logger: logger)
+            application = try await OllaApplication.start(
+                configuration: loaded.configuration,
+                source: source,
+                logger: logger
+            )
         } catch {
             let server = source.applyingOverrides(loaded.configuration).server
             failAndExit("cannot listen on \(server.host):\(server.port): \(Self.describe(error))")
@@ -144,7 +149,8 @@ struct ServeOptions: ParsableArguments {
 
     func bootstrapLogging(_ settings: LoggingSettings) -> Logger {
         let level = Logger.Level(configValue: logLevel ?? settings.level) ?? .info
-        let format = logFormat.flatMap(LineLogHandler.Format.init(rawValue:))
+        let format =
+            logFormat.flatMap(LineLogHandler.Format.init(rawValue:))
             ?? LineLogHandler.Format(rawValue: settings.format.rawValue) ?? .text
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
         return Logger(label: "olla")

@@ -66,38 +66,44 @@ final class OllaMetrics: RequestObserver, Sendable {
         let model = record.endpoint == nil ? "" : (record.model ?? "")
         let key = RequestKey(endpoint: endpoint, model: model, status: record.status)
         let (counter, duration, firstByte, midStream) = handles.withLockedValue { handles in
-            let counter = handles.requests[key] ?? {
-                let made = registry.makeCounter(
-                    name: "olla_requests_total",
-                    labels: [("endpoint", endpoint), ("model", model), ("status", String(record.status))],
-                    help: "Requests by endpoint, model and status"
-                )
-                handles.requests[key] = made
-                return made
-            }()
-            let duration = handles.durations[endpoint] ?? {
-                let made = registry.makeDurationHistogram(
-                    name: "olla_request_duration_seconds",
-                    labels: [("endpoint", endpoint)],
-                    buckets: Self.durationBuckets,
-                    help: "Time from a request's arrival to the end of its answer"
-                )
-                handles.durations[endpoint] = made
-                return made
-            }()
+            let counter =
+                handles.requests[key]
+                ?? {
+                    let made = registry.makeCounter(
+                        name: "olla_requests_total",
+                        labels: [("endpoint", endpoint), ("model", model), ("status", String(record.status))],
+                        help: "Requests by endpoint, model and status"
+                    )
+                    handles.requests[key] = made
+                    return made
+                }()
+            let duration =
+                handles.durations[endpoint]
+                ?? {
+                    let made = registry.makeDurationHistogram(
+                        name: "olla_request_duration_seconds",
+                        labels: [("endpoint", endpoint)],
+                        buckets: Self.durationBuckets,
+                        help: "Time from a request's arrival to the end of its answer"
+                    )
+                    handles.durations[endpoint] = made
+                    return made
+                }()
             var firstByte: DurationHistogram?
             var midStream: Counter?
             if !endpoint.isEmpty {
-                firstByte = handles.firstByte[endpoint] ?? {
-                    let made = registry.makeDurationHistogram(
-                        name: "olla_time_to_first_byte_seconds",
-                        labels: [("endpoint", endpoint)],
-                        buckets: Self.durationBuckets,
-                        help: "Time from a request's arrival to the host's response head"
-                    )
-                    handles.firstByte[endpoint] = made
-                    return made
-                }()
+                firstByte =
+                    handles.firstByte[endpoint]
+                    ?? {
+                        let made = registry.makeDurationHistogram(
+                            name: "olla_time_to_first_byte_seconds",
+                            labels: [("endpoint", endpoint)],
+                            buckets: Self.durationBuckets,
+                            help: "Time from a request's arrival to the host's response head"
+                        )
+                        handles.firstByte[endpoint] = made
+                        return made
+                    }()
                 if record.outcome == .upstreamFailedMidStream {
                     midStream = Self.counter(
                         in: &handles.midStream,
@@ -156,25 +162,29 @@ final class OllaMetrics: RequestObserver, Sendable {
         handles.withLockedValue { handles in
             for endpoint in snapshot.endpoints {
                 let name = endpoint.name
-                let inFlight = handles.inFlight[name] ?? {
-                    let made = registry.makeGauge(
-                        name: "olla_in_flight_requests",
-                        labels: [("endpoint", name)],
-                        help: "Requests sent to the host and not finished"
-                    )
-                    handles.inFlight[name] = made
-                    return made
-                }()
+                let inFlight =
+                    handles.inFlight[name]
+                    ?? {
+                        let made = registry.makeGauge(
+                            name: "olla_in_flight_requests",
+                            labels: [("endpoint", name)],
+                            help: "Requests sent to the host and not finished"
+                        )
+                        handles.inFlight[name] = made
+                        return made
+                    }()
                 inFlight.set(Double(endpoint.inFlight.load(ordering: .relaxed)))
-                let up = handles.up[name] ?? {
-                    let made = registry.makeGauge(
-                        name: "olla_endpoint_up",
-                        labels: [("endpoint", name)],
-                        help: "1 when the endpoint is healthy and routed, 0 otherwise"
-                    )
-                    handles.up[name] = made
-                    return made
-                }()
+                let up =
+                    handles.up[name]
+                    ?? {
+                        let made = registry.makeGauge(
+                            name: "olla_endpoint_up",
+                            labels: [("endpoint", name)],
+                            help: "1 when the endpoint is healthy and routed, 0 otherwise"
+                        )
+                        handles.up[name] = made
+                        return made
+                    }()
                 up.set(endpoint.status.isRoutable ? 1.0 : 0.0)
             }
         }

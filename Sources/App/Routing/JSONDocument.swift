@@ -66,4 +66,3 @@ indirect enum JSONDocument {
         out += String(decoding: JSONFieldScanner.encodeString(value), as: UTF8.self)
     }
 }
-

@@ -77,7 +77,8 @@ struct OllaRouter: RequestRouter {
         }
     }
 
-    private static func onlyGet(_ head: HTTPRequestHead, _ path: String, _ route: @escaping LocalRoute) -> RouteDecision {
+    private static func onlyGet(_ head: HTTPRequestHead, _ path: String, _ route: @escaping LocalRoute) -> RouteDecision
+    {
         guard head.method == .GET || head.method == .HEAD else {
             return error(.methodNotAllowed(head.method, path, allowed: "GET"))
         }

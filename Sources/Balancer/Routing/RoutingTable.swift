@@ -201,12 +201,17 @@ public final class RoutingTable: Sendable {
         strategy: LoadBalancerStrategy,
         grant: @escaping AdmissionQueue.Grant
     ) -> AdmissionQueue.Enqueued {
-        queue.enqueue(candidates, excluding: excluded, acquire: { candidates, excluded in
-            if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
-                return placement
-            }
-            return nil
-        }, grant: grant)
+        queue.enqueue(
+            candidates,
+            excluding: excluded,
+            acquire: { candidates, excluded in
+                if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
+                    return placement
+                }
+                return nil
+            },
+            grant: grant
+        )
     }
 
     /// Gives back a slot taken by ``acquire(_:excluding:strategy:)`` or granted by the queue, exactly once

@@ -187,7 +187,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
     }
 
-    private func leased(_ result: Result<(connection: UpstreamConnection, reused: Bool), any Error>, endpoint: EndpointRuntime) {
+    private func leased(
+        _ result: Result<(connection: UpstreamConnection, reused: Bool), any Error>,
+        endpoint: EndpointRuntime
+    ) {
         guard case .connecting = phase, placement?.endpoint === endpoint else {
             // The client left while connecting: an unused connection is still good.
             if case .success(let leased) = result { pool.giveBack(leased.connection, to: endpoint) }
@@ -266,7 +269,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         phase = .streaming
         responseStatus = Int(upstream.status.code)
         upstreamKeepAlive = upstream.isKeepAlive
-        isEventStream = upstream.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        isEventStream =
+            upstream.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         responseHasLength = upstream.headers.contains(name: "content-length")
         responseIsChunked = !responseHasLength && head.version.minor >= 1
 
@@ -322,9 +326,16 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
         var trailers: HTTPHeaders?
         if clientWantsTrailers && responseIsChunked {
-            trailers = HTTPHeaders([("X-Olla-Response-Time", "\((NIODeadline.now() - receivedAt).nanoseconds / 1_000_000)ms")])
+            trailers = HTTPHeaders([
+                ("X-Olla-Response-Time", "\((NIODeadline.now() - receivedAt).nanoseconds / 1_000_000)ms")
+            ])
         }
-        finish(outcome: .completed, hostSucceeded: responseStatus < 500, end: .end(trailers), keepAlive: clientKeepsAlive)
+        finish(
+            outcome: .completed,
+            hostSucceeded: responseStatus < 500,
+            end: .end(trailers),
+            keepAlive: clientKeepsAlive
+        )
     }
 
     func upstreamFailed(_ error: any Error) {
@@ -472,7 +483,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(ClientConnectionHandler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: problem.status, headers: headers))), promise: nil)
+        context.write(
+            ClientConnectionHandler.wrapOutboundOut(
+                .head(HTTPResponseHead(version: head.version, status: problem.status, headers: headers))
+            ),
+            promise: nil
+        )
         context.write(ClientConnectionHandler.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         bytesOut += body.readableBytes
         finish(outcome: .completed, hostSucceeded: true, end: .end(nil), keepAlive: keepAlive)
@@ -498,7 +514,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         if let endpoint {
             placement = nil
             let latency = timeToHead.map { Int($0 / 1000) }
-            services.table.release(endpoint, outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency))
+            services.table.release(
+                endpoint,
+                outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
+            )
         }
         let now = NIODeadline.now()
         services.observer.requestFinished(

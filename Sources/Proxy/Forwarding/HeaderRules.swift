@@ -26,7 +26,9 @@ enum HeaderRules {
         case 14: return name.equalsIgnoringASCIICase("content-length")
         case 15: return name.equalsIgnoringASCIICase("x-forwarded-for")
         case 16: return name.equalsIgnoringASCIICase("x-forwarded-host")
-        case 17: return name.equalsIgnoringASCIICase("x-forwarded-proto") || name.equalsIgnoringASCIICase("x-olla-request-id")
+        case 17:
+            return name.equalsIgnoringASCIICase("x-forwarded-proto")
+                || name.equalsIgnoringASCIICase("x-olla-request-id")
         default: return name.utf8.count > 6 && name.hasPrefixIgnoringASCIICase("proxy-")
         }
     }

@@ -63,7 +63,13 @@ public struct ProxyError: Error, Sendable {
     }
 
     public static func overloaded(_ detail: String) -> ProxyError {
-        ProxyError(status: .serviceUnavailable, code: "overloaded", type: "server_error", message: detail, retryAfter: 1)
+        ProxyError(
+            status: .serviceUnavailable,
+            code: "overloaded",
+            type: "server_error",
+            message: detail,
+            retryAfter: 1
+        )
     }
 
     public static func requestTooLarge(_ detail: String, headers: Bool = false) -> ProxyError {
@@ -76,7 +82,12 @@ public struct ProxyError: Error, Sendable {
     }
 
     public static func notFound(_ path: String) -> ProxyError {
-        ProxyError(status: .notFound, code: "not_found", type: "invalid_request_error", message: "No route for \(path).")
+        ProxyError(
+            status: .notFound,
+            code: "not_found",
+            type: "invalid_request_error",
+            message: "No route for \(path)."
+        )
     }
 
     public static func methodNotAllowed(_ method: HTTPMethod, _ path: String, allowed: String) -> ProxyError {

@@ -137,7 +137,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: server.readTimeout.timeAmount) { [self] in
             self.readTimedOut()
         }
-        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize {
+        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
+        {
             rejectTooLarge(context: context)
             return
         }
@@ -209,7 +210,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             case .failure(let malformed):
                 // Only the inference routes need JSON; anything else under the prefix goes through as is.
                 if target.requiresJSONBody {
-                    return answer(.invalidRequest("The request body is not valid JSON: \(malformed)."), context: context)
+                    return answer(
+                        .invalidRequest("The request body is not valid JSON: \(malformed)."),
+                        context: context
+                    )
                 }
             }
         }
@@ -227,7 +231,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 if snapshot.endpoints.contains(where: { $0.status == .unknown }) {
                     // Some hosts were never probed yet: the model may well be there in a moment.
                     return answer(
-                        .noHealthyEndpoints("Endpoints are still being checked; the model '\(model)' is not known yet."),
+                        .noHealthyEndpoints(
+                            "Endpoints are still being checked; the model '\(model)' is not known yet."
+                        ),
                         context: context
                     )
                 }
@@ -280,7 +286,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func answer(_ problem: ProxyError, context: ChannelHandlerContext) {
         state = .answering
-        writeLocal(problem.response, keepAlive: head?.isKeepAlive ?? false, context: context, version: head?.version ?? .http1_1)
+        writeLocal(
+            problem.response,
+            keepAlive: head?.isKeepAlive ?? false,
+            context: context,
+            version: head?.version ?? .http1_1
+        )
     }
 
     private func writeLocal(

@@ -29,7 +29,10 @@ import Testing
 
     @Test func modelThatIsNotAStringIs400() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
-            let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: "{\"model\":42,\"messages\":[]}")
+            let answer = try await olla.post(
+                "/olla/lmstudio/v1/chat/completions",
+                json: "{\"model\":42,\"messages\":[]}"
+            )
             #expect(answer.status == .badRequest)
             #expect(try code(answer) == "invalid_request")
         }
@@ -47,7 +50,10 @@ import Testing
         try await OllaHarness.with(hosts: Self.hosts) { olla in
             try await olla.host("studio-b").updateFaults { $0.refuseConnections = true }
             try await olla.waitUntil("studio-b is out of rotation") { olla.endpoint("studio-b").status != .healthy }
-            let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("meta-llama-3.1-8b-instruct"))
+            let answer = try await olla.post(
+                "/olla/lmstudio/v1/chat/completions",
+                json: chatBody("meta-llama-3.1-8b-instruct")
+            )
             #expect(answer.status == .serviceUnavailable)
             #expect(try code(answer) == "model_unavailable")
             let retry = try #require(answer.headers.first(name: "Retry-After").flatMap { Int($0) })
@@ -92,7 +98,10 @@ import Testing
     @Test func hostsOwnErrorIsPassedThroughUnchanged() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
             try await olla.host("studio-a").updateFaults { $0.noModelsLoaded = true }
-            let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("qwen2.5-7b-instruct"))
+            let answer = try await olla.post(
+                "/olla/lmstudio/v1/chat/completions",
+                json: chatBody("qwen2.5-7b-instruct")
+            )
             let direct = try await olla.send(
                 .POST,
                 url: olla.host("studio-a").baseURL + "/v1/chat/completions",

@@ -47,7 +47,8 @@ import Testing
     }
 
     @Test func everyProxiedAnswerCarriesTheOllaHeaders() async throws {
-        try await OllaHarness.with(hosts: [simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")])]) { olla in
+        try await OllaHarness.with(hosts: [simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")])]) {
+            olla in
             let answer = try await olla.post(
                 "/olla/lmstudio/v1/chat/completions",
                 json: chatBody("qwen2.5-7b-instruct"),
@@ -82,7 +83,12 @@ import Testing
                 "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nContent-Type: application/json\r\nContent-Length: \(chatBody("m", stream: true).utf8.count)\r\nConnection: close\r\n\r\n\(chatBody("m", stream: true))"
             )
             #expect(raw.contains("Trailer: X-Olla-Response-Time") || raw.contains("trailer: X-Olla-Response-Time"))
-            #expect(raw.range(of: "\r\n0\r\nX-Olla-Response-Time: \\d+ms\r\n\r\n", options: [.regularExpression, .caseInsensitive]) != nil)
+            #expect(
+                raw.range(
+                    of: "\r\n0\r\nX-Olla-Response-Time: \\d+ms\r\n\r\n",
+                    options: [.regularExpression, .caseInsensitive]
+                ) != nil
+            )
         }
     }
 }

@@ -14,7 +14,9 @@ import Testing
         simHost("studio-a", models: [SimulatedModel(id: phi), SimulatedModel(id: "qwen/qwen3-4b")]),
         simHost(
             "studio-b",
-            models: [SimulatedModel(id: "Meta-Llama-3.1-8B-Instruct"), SimulatedModel(id: "lmstudio-community/qwen3-4b")]
+            models: [
+                SimulatedModel(id: "Meta-Llama-3.1-8B-Instruct"), SimulatedModel(id: "lmstudio-community/qwen3-4b"),
+            ]
         ),
     ]
 
@@ -25,7 +27,10 @@ import Testing
     @Test func requestGoesToTheHostThatHasTheModel() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
             for _ in 0..<3 {
-                let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("Meta-Llama-3.1-8B-Instruct"))
+                let answer = try await olla.post(
+                    "/olla/lmstudio/v1/chat/completions",
+                    json: chatBody("Meta-Llama-3.1-8B-Instruct")
+                )
                 #expect(answer.headers.first(name: "X-Olla-Endpoint") == "studio-b")
                 #expect(answer.text.contains("studio-b"))
             }
@@ -47,7 +52,10 @@ import Testing
                 #expect(answer.status == .ok, "\(asked)")
                 #expect(answer.headers.first(name: "X-Olla-Endpoint") == host)
                 #expect(answer.headers.first(name: "X-Olla-Model") == id)
-                let expected = sent.replacingOccurrences(of: "\"model\":\"\(asked)\"", with: "\"model\":\"\(id.replacingOccurrences(of: "/", with: "/"))\"")
+                let expected = sent.replacingOccurrences(
+                    of: "\"model\":\"\(asked)\"",
+                    with: "\"model\":\"\(id.replacingOccurrences(of: "/", with: "/"))\""
+                )
                 #expect(lastPost(olla, host)?.bodyText == expected, "\(asked)")
             }
         }
@@ -57,19 +65,24 @@ import Testing
         try await OllaHarness.with(hosts: Self.hosts) { configuration, _ in
             configuration.modelAliases = [ModelAlias(name: "llama", targets: ["Meta-Llama-3.1-8B-Instruct"])]
         } _: { olla in
-            let sent = "{ \"stream\" : false,\n  \"model\":\"llama\", \"messages\":[{\"role\":\"user\",\"content\":\"caf\u{e9} \\u00e9 \u{1F600} \\\"q\\\"\"}],\"mirostat\":2,\"grammar\":\"root ::= [a-z]+\",\"n_predict\":3}"
+            let sent =
+                "{ \"stream\" : false,\n  \"model\":\"llama\", \"messages\":[{\"role\":\"user\",\"content\":\"caf\u{e9} \\u00e9 \u{1F600} \\\"q\\\"\"}],\"mirostat\":2,\"grammar\":\"root ::= [a-z]+\",\"n_predict\":3}"
             let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: sent)
             #expect(answer.status == .ok)
             #expect(answer.headers.first(name: "X-Olla-Model") == "Meta-Llama-3.1-8B-Instruct")
             let received = try #require(lastPost(olla, "studio-b"))
-            let expected = sent.replacingOccurrences(of: "\"model\":\"llama\"", with: "\"model\":\"Meta-Llama-3.1-8B-Instruct\"")
+            let expected = sent.replacingOccurrences(
+                of: "\"model\":\"llama\"",
+                with: "\"model\":\"Meta-Llama-3.1-8B-Instruct\""
+            )
             #expect(received.body == Array(expected.utf8))
         }
     }
 
     @Test func exactModelIsForwardedByteForByte() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
-            let sent = "{\"model\":\"qwen/qwen3-4b\",\"prompt\":\"\u{65e5}\u{672c}\u{8a9e} \\ud83d\\ude00\",\"mirostat\":1,\"mirostat_tau\":5.0,\"mirostat_eta\":0.1,\"grammar\":\"root ::= \\\"yes\\\" | \\\"no\\\"\",\"n_predict\":-1,\"stop\":[\"\\n\"]}   "
+            let sent =
+                "{\"model\":\"qwen/qwen3-4b\",\"prompt\":\"\u{65e5}\u{672c}\u{8a9e} \\ud83d\\ude00\",\"mirostat\":1,\"mirostat_tau\":5.0,\"mirostat_eta\":0.1,\"grammar\":\"root ::= \\\"yes\\\" | \\\"no\\\"\",\"n_predict\":-1,\"stop\":[\"\\n\"]}   "
             let answer = try await olla.post("/olla/lmstudio/v1/completions", json: sent)
             #expect(answer.status == .ok)
             #expect(lastPost(olla, "studio-a")?.body == Array(sent.utf8))

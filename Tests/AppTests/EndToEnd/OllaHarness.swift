@@ -29,7 +29,8 @@ final class OllaHarness: Sendable {
 
     /// Silent, unless OLLA_TEST_LOG is set (then olla's log goes to stderr at that level).
     static let quietLogger: Logger = {
-        guard let level = ProcessInfo.processInfo.environment["OLLA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+        guard let level = ProcessInfo.processInfo.environment["OLLA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:))
+        else {
             return Logger(label: "olla-test", factory: { _ in SwiftLogNoOpLogHandler() })
         }
         var logger = Logger(label: "olla-test", factory: { StreamLogHandler.standardError(label: $0) })
@@ -82,7 +83,11 @@ final class OllaHarness: Sendable {
         let source = OllaApplication.ConfigurationSource(path: nil, host: nil, port: nil, environment: [:])
         let application: OllaApplication
         do {
-            application = try await OllaApplication.start(configuration: configuration, source: source, logger: quietLogger)
+            application = try await OllaApplication.start(
+                configuration: configuration,
+                source: source,
+                logger: quietLogger
+            )
         } catch {
             for host in hosts { try? await host.stop() }
             throw error
@@ -179,7 +184,13 @@ final class OllaHarness: Sendable {
         body: String? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> Response {
-        try await send(method, url: baseURL + path, headers: headers, body: body.map { ByteBuffer(string: $0) }, timeout: timeout)
+        try await send(
+            method,
+            url: baseURL + path,
+            headers: headers,
+            body: body.map { ByteBuffer(string: $0) },
+            timeout: timeout
+        )
     }
 
     /// Sends a request with a JSON body to olla.
@@ -221,7 +232,12 @@ final class OllaHarness: Sendable {
 
     /// Posts and reads the answer part by part, stopping after `maxParts` parts when given (the connection
     /// is then dropped, as a client that goes away).
-    func stream(_ path: String, json: String, maxParts: Int? = nil, headers: [(String, String)] = []) async throws -> Streamed {
+    func stream(
+        _ path: String,
+        json: String,
+        maxParts: Int? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> Streamed {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -242,7 +258,8 @@ final class OllaHarness: Sendable {
 /// A chat request body for `model`.
 func chatBody(_ model: String, stream: Bool = false, extra: String = "") -> String {
     let more = extra.isEmpty ? "" : ",\(extra)"
-    return "{\"model\":\"\(model)\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"stream\":\(stream)\(more)}"
+    return
+        "{\"model\":\"\(model)\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"stream\":\(stream)\(more)}"
 }
 
 /// A simulated host with the given models (all loaded unless a state is given).

@@ -20,7 +20,8 @@ import Testing
 
     static var script: String {
         URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("scripts/openai_sdk_check.py").path
     }
 
@@ -28,7 +29,10 @@ import Testing
     func officialSDKWorksThroughOlla() async throws {
         let hosts = [
             simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")], tokens: 5),
-            simHost("studio-b", models: [SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings)]),
+            simHost(
+                "studio-b",
+                models: [SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings)]
+            ),
         ]
         try await OllaHarness.with(hosts: hosts) { olla in
             let process = Process()

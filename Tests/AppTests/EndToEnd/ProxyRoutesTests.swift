@@ -26,7 +26,11 @@ import Testing
                 let models = try await olla.request(.GET, "\(prefix)/v1/models")
                 #expect(models.status == .ok)
                 let ids = try (models.json()["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-                #expect(Set(ids) == ["qwen2.5-7b-instruct", "meta-llama-3.1-8b-instruct", "text-embedding-nomic-embed-text-v1.5"])
+                #expect(
+                    Set(ids) == [
+                        "qwen2.5-7b-instruct", "meta-llama-3.1-8b-instruct", "text-embedding-nomic-embed-text-v1.5",
+                    ]
+                )
 
                 let v0 = try await olla.request(.GET, "\(prefix)/api/v0/models").json()
                 let data = v0["data"] as? [[String: Any]] ?? []
@@ -56,7 +60,10 @@ import Testing
                 #expect(try (embedding.json()["data"] as? [[String: Any]])?.first?["embedding"] is [Any])
 
                 // Any other path goes to a host with the prefix stripped; LM Studio answers 200 to unknown paths.
-                let other = try await olla.post("\(prefix)/v1/responses?trace=1", json: "{\"model\":\"qwen2.5-7b-instruct\"}")
+                let other = try await olla.post(
+                    "\(prefix)/v1/responses?trace=1",
+                    json: "{\"model\":\"qwen2.5-7b-instruct\"}"
+                )
                 #expect(other.status == .ok)
                 #expect(other.headers.first(name: "X-Olla-Endpoint") == "studio-a")
                 let forwarded = olla.host("studio-a").recordedRequests.last { $0.method == "POST" }

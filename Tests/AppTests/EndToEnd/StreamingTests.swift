@@ -40,7 +40,10 @@ import Testing
             try await olla.waitUntil("olla releases the slot") {
                 olla.endpoint("studio-a").inFlight.load(ordering: .relaxed) == 0
             }
-            #expect(olla.host("studio-a").stats.completed == 0 || olla.host("studio-a").stats.requestsByRoute["POST /v1/chat/completions"] == 1)
+            #expect(
+                olla.host("studio-a").stats.completed == 0
+                    || olla.host("studio-a").stats.requestsByRoute["POST /v1/chat/completions"] == 1
+            )
         }
     }
 
