@@ -92,6 +92,14 @@ let package = Package(
         .testTarget(name: "HealthTests", dependencies: ["Health", "Balancer", "LMStudioSim"]),
         .testTarget(name: "LMStudioSimTests", dependencies: ["LMStudioSim"]),
         .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "Balancer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "AppTests",
             dependencies: [
                 "App", "Balancer", "Proxy", "Health", "LMStudioSim",

@@ -65,6 +65,21 @@ import Testing
         }
     }
 
+    @Test func resetInferenceClosesTheConnectionWithoutAnAnswer() async throws {
+        try await withHost { host in
+            try await host.updateFaults { $0.resetInference = true }
+            let connection = try await TestConnection.open(port: host.port)
+            connection.send(.POST, "/v1/chat/completions", body: chatBody())
+            #expect(await eventually { connection.isClosed })
+            #expect(!connection.hasSeenHead)
+            // Model listings still answer, so probes keep the host healthy.
+            #expect(try await exchange(port: host.port, .GET, "/v1/models").status == .ok)
+
+            try await host.updateFaults { $0.resetInference = false }
+            #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status == .ok)
+        }
+    }
+
     @Test func hangWithScopeAllHoldsModelListingsToo() async throws {
         try await withHost { host in
             try await host.updateFaults { $0.hang = .all }

@@ -12,6 +12,7 @@ extension SimulatorFaults {
         let known: Set<String> = [
             "reset", "refuse_connections", "hang", "error_status", "error_scope", "drop_after_chunks",
             "models_delay_ms", "models_status", "models_malformed", "api_v0_missing", "no_models_loaded",
+            "reset_inference",
         ]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ControlRequestError(message: "unknown fault key '\(unknown)'")
@@ -42,6 +43,7 @@ extension SimulatorFaults {
         if let value = try Self.bool(object, "models_malformed") { faults.modelsMalformed = value }
         if let value = try Self.bool(object, "api_v0_missing") { faults.apiV0Missing = value }
         if let value = try Self.bool(object, "no_models_loaded") { faults.noModelsLoaded = value }
+        if let value = try Self.bool(object, "reset_inference") { faults.resetInference = value }
         return faults
     }
 
@@ -58,6 +60,7 @@ extension SimulatorFaults {
             "models_status": modelsStatus.map { $0 as Any } ?? NSNull(),
             "models_malformed": modelsMalformed,
             "api_v0_missing": apiV0Missing,
+            "reset_inference": resetInference,
             "no_models_loaded": noModelsLoaded,
         ]
     }

@@ -31,6 +31,9 @@ public struct SimulatorFaults: Sendable, Equatable {
     public var apiV0Missing: Bool
     /// Inference answers LM Studio's 400 "No models loaded" whatever the request names.
     public var noModelsLoaded: Bool
+    /// Inference requests are read and the connection is closed without any answer, as a host that
+    /// crashes on a request does.
+    public var resetInference: Bool
 
     /// Creates a set of faults; everything is off by default.
     public init(
@@ -43,7 +46,8 @@ public struct SimulatorFaults: Sendable, Equatable {
         modelsStatus: Int? = nil,
         modelsMalformed: Bool = false,
         apiV0Missing: Bool = false,
-        noModelsLoaded: Bool = false
+        noModelsLoaded: Bool = false,
+        resetInference: Bool = false
     ) {
         self.refuseConnections = refuseConnections
         self.hang = hang
@@ -55,6 +59,7 @@ public struct SimulatorFaults: Sendable, Equatable {
         self.modelsMalformed = modelsMalformed
         self.apiV0Missing = apiV0Missing
         self.noModelsLoaded = noModelsLoaded
+        self.resetInference = resetInference
     }
 
     /// No fault at all.

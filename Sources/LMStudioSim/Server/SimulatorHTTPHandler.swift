@@ -142,6 +142,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             park(context: context)
             return
         }
+        if faults.resetInference && isInference {
+            self.exchange = nil
+            context.close(promise: nil)
+            return
+        }
         if let status = faults.errorStatus, faults.errorScope.covers(isInference: isInference) {
             let message = "Simulated failure with status \(status) from \(settings.name)."
             answer(
