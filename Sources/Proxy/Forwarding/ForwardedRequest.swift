@@ -12,12 +12,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private let context: ChannelHandlerContext
     private let services: ProxyServices
     private let pool: UpstreamConnectionPool
-    private let snapshot: RoutingSnapshot
+    private var snapshot: RoutingSnapshot
     private let head: HTTPRequestHead
     private let body: ByteBuffer
     private let target: ForwardTarget
     private let fields: JSONFieldScanner.Fields
-    private let candidates: CandidateSet
+    /// The hosts that may answer; nil until the model name is resolved.
+    private var candidates: CandidateSet?
     private let requestID: String
     private let receivedAt: NIODeadline
     private let bodyReadyAt: NIODeadline
@@ -26,6 +27,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private let clientWantsTrailers: Bool
 
     private enum Phase {
+        /// Some hosts were never probed yet; the request waits a moment for their first answer.
+        case awaitingFirstProbes
         case choosing
         case queued(ticket: UInt64, since: NIODeadline)
         case connecting
@@ -61,6 +64,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var connectStartedAt = NIODeadline.uptimeNanoseconds(0)
     private var connectTime: Int64 = 0
     private var readingPaused = false
+    private var firstProbesDeadline: NIODeadline?
 
     init(
         client: ClientConnectionHandler,
@@ -72,7 +76,6 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         body: ByteBuffer,
         target: ForwardTarget,
         fields: JSONFieldScanner.Fields,
-        candidates: CandidateSet,
         clientAddress: ClientAddress,
         requestID: String,
         receivedAt: NIODeadline
@@ -86,7 +89,6 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         self.body = body
         self.target = target
         self.fields = fields
-        self.candidates = candidates
         self.requestID = requestID
         self.receivedAt = receivedAt
         self.bodyReadyAt = .now()
@@ -97,10 +99,61 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     // MARK: Choosing a host
 
     func start() {
-        choose()
+        resolve()
+    }
+
+    /// Finds the hosts for the body's `model` (DESIGN.md 6.1), or takes every host when there is none.
+    private func resolve() {
+        guard let model = fields.model else {
+            candidates = snapshot.models.anyModel
+            return choose()
+        }
+        switch snapshot.models.resolve(model) {
+        case .found(let set):
+            candidates = set
+            choose()
+        case .ambiguous(let ids):
+            failLocally(.modelAmbiguous(model, candidates: ids))
+        case .notFound:
+            guard !awaitFirstProbes() else { return }
+            // A host that never listed its models (down since start-up) may well have this one.
+            let listed = snapshot.models.anyModel.placements.map(\.endpoint.ordinal)
+            let unlisted = snapshot.endpoints.filter { !listed.contains($0.ordinal) }.map(\.name)
+            guard unlisted.isEmpty else {
+                return failLocally(
+                    .noHealthyEndpoints(
+                        "The model '\(model)' is not on any reachable endpoint; "
+                            + "\(unlisted.joined(separator: ", ")) could not be asked for its models yet."
+                    )
+                )
+            }
+            failLocally(.modelNotFound(model))
+        }
+    }
+
+    /// Hosts never probed yet may have the model, or room: rather than answer 404 or 503 to a request that
+    /// could be served a moment later (right after start-up or a reload), look again every 50 ms until
+    /// their first probe must have finished (their `check_timeout`).
+    /// - Returns: false when no host is waiting for its first probe, or the wait is over.
+    private func awaitFirstProbes() -> Bool {
+        let current = services.table.snapshot
+        let unprobed = current.endpoints.filter { $0.status == .unknown }
+        guard let longest = unprobed.map(\.configuration.checkTimeout).max() else { return false }
+        let deadline = firstProbesDeadline ?? receivedAt + longest.timeAmount + .milliseconds(200)
+        firstProbesDeadline = deadline
+        guard NIODeadline.now() < deadline else { return false }
+        phase = .awaitingFirstProbes
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
+            guard case .awaitingFirstProbes = self.phase else { return }
+            self.phase = .choosing
+            self.snapshot = self.services.table.snapshot
+            self.resolve()
+        }
+        return true
     }
 
     private func choose() {
+        guard let candidates else { return resolve() }
         switch services.table.acquire(candidates, excluding: tried, strategy: snapshot.strategy) {
         case .granted(let placement):
             begin(placement)
@@ -116,6 +169,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         guard settings.maxQueue > 0 else {
             return failLocally(.overloaded("Every endpoint with this model is at its max_concurrency."))
         }
+        guard let candidates else { return resolve() }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let result = services.table.enqueue(candidates, excluding: tried, strategy: snapshot.strategy) { placement in
@@ -157,6 +211,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     }
 
     private func failWithoutHost() {
+        if tried.isEmpty && awaitFirstProbes() { return }
         if tried.isEmpty {
             if let model = fields.model {
                 failLocally(.modelUnavailable(model))

@@ -220,28 +220,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if fields.modelIsNotAString {
             return answer(.invalidRequest("The field 'model' must be a string."), context: context)
         }
-        let candidates: CandidateSet
-        if let model = fields.model {
-            switch snapshot.models.resolve(model) {
-            case .found(let set):
-                candidates = set
-            case .ambiguous(let ids):
-                return answer(.modelAmbiguous(model, candidates: ids), context: context)
-            case .notFound:
-                if snapshot.endpoints.contains(where: { $0.status == .unknown }) {
-                    // Some hosts were never probed yet: the model may well be there in a moment.
-                    return answer(
-                        .noHealthyEndpoints(
-                            "Endpoints are still being checked; the model '\(model)' is not known yet."
-                        ),
-                        context: context
-                    )
-                }
-                return answer(.modelNotFound(model), context: context)
-            }
-        } else {
-            candidates = snapshot.models.anyModel
-        }
         let request = ForwardedRequest(
             client: self,
             context: context,
@@ -252,7 +230,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             body: body,
             target: target,
             fields: fields,
-            candidates: candidates,
             clientAddress: client,
             requestID: requestID,
             receivedAt: receivedAt
