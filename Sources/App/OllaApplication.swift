@@ -23,6 +23,9 @@ final class OllaApplication: Sendable {
     let logger: Logger
     private let httpClient: HTTPClient
     private let source: ConfigurationSource
+    /// The sink to write in batches while serving, when the command line set one up.
+    private let logSink: LogSink?
+    private let eventLoopGroup: any EventLoopGroup
     private let group: NIOLockedValueBox<ServiceGroup?> = NIOLockedValueBox(nil)
     private let reloads = NIOLockedValueBox(ReloadState())
 
@@ -55,7 +58,9 @@ final class OllaApplication: Sendable {
         health: HealthChecker,
         httpClient: HTTPClient,
         logger: Logger,
-        source: ConfigurationSource
+        source: ConfigurationSource,
+        logSink: LogSink?,
+        eventLoopGroup: any EventLoopGroup
     ) {
         self.table = table
         self.services = services
@@ -64,6 +69,8 @@ final class OllaApplication: Sendable {
         self.httpClient = httpClient
         self.logger = logger
         self.source = source
+        self.logSink = logSink
+        self.eventLoopGroup = eventLoopGroup
     }
 
     /// Binds the listening socket and prepares everything; nothing is probed or served until ``run(handlingSignals:)``.
@@ -73,6 +80,7 @@ final class OllaApplication: Sendable {
         source: ConfigurationSource,
         logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logOutput: RequestLog.DirectOutput? = nil,
         extraObservers: [any RequestObserver] = []
     ) async throws -> OllaApplication {
         let configuration = source.applyingOverrides(loaded)
@@ -80,7 +88,9 @@ final class OllaApplication: Sendable {
         let metrics = OllaMetrics(table: table)
         let statusRoutes = StatusRoutes(table: table, metrics: { metrics.exposition() })
         let router = OllaRouter(listings: ModelListings(), status: statusRoutes)
-        let observer = ObserverFanOut(observers: [RequestLog(logger: logger), metrics] + extraObservers)
+        let observer = ObserverFanOut(
+            observers: [RequestLog(logger: logger, direct: logOutput), metrics] + extraObservers
+        )
         let services = ProxyServices(table: table, router: router, observer: observer, eventLoopGroup: eventLoopGroup)
         statusRoutes.connectionCount.withLockedValue { $0 = { services.openConnections } }
         let server = try await HTTPServer.bind(
@@ -103,7 +113,9 @@ final class OllaApplication: Sendable {
             health: health,
             httpClient: httpClient,
             logger: logger,
-            source: source
+            source: source,
+            logSink: logOutput?.sink,
+            eventLoopGroup: eventLoopGroup
         )
         application.reloads.withLockedValue { $0.lastModification = Self.modificationTime(of: source.path) }
         return application
@@ -126,6 +138,18 @@ final class OllaApplication: Sendable {
         )
         self.group.withLockedValue { $0 = group }
         defer { self.group.withLockedValue { $0 = nil } }
+        // Log lines are written in batches while serving: one system call per 50 ms, not one per request.
+        let flusher = logSink.map { sink in
+            sink.startBatching()
+            return eventLoopGroup.next().scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50))
+            { _ in
+                sink.flush()
+            }
+        }
+        defer {
+            flusher?.cancel()
+            logSink?.stopBatching()
+        }
         do {
             try await group.run()
         } catch {

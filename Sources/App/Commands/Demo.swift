@@ -84,7 +84,12 @@ struct Demo: AsyncParsableCommand {
         let source = OllaApplication.ConfigurationSource(path: nil, host: nil, port: nil, environment: [:])
         let application: OllaApplication
         do {
-            application = try await OllaApplication.start(configuration: configuration, source: source, logger: logger)
+            application = try await OllaApplication.start(
+                configuration: configuration,
+                source: source,
+                logger: logger,
+                logOutput: RequestLog.DirectOutput(sink: .standardOutput, format: format, enabled: true)
+            )
         } catch {
             for host in hosts { try? await host.stop() }
             failAndExit("cannot listen on localhost:\(port): \(ServeOptions.describe(error)); try --port")

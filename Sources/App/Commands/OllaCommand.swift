@@ -84,7 +84,7 @@ struct ServeOptions: ParsableArguments {
     func serve() async throws {
         let environment = ProcessInfo.processInfo.environment
         let loaded = try loadConfiguration(environment: environment)
-        let logger = bootstrapLogging(loaded.configuration.logging)
+        let (logger, logOutput) = bootstrapLogging(loaded.configuration.logging)
         for warning in loaded.warnings {
             logger.warning("configuration: \(warning)")
         }
@@ -147,13 +147,15 @@ struct ServeOptions: ParsableArguments {
         return Loaded(configuration: configuration, path: path, warnings: result.warnings.map(\.description))
     }
 
-    func bootstrapLogging(_ settings: LoggingSettings) -> Logger {
+    /// Sets up swift-log with ``LineLogHandler``, and the direct output of request lines in the same format.
+    func bootstrapLogging(_ settings: LoggingSettings) -> (Logger, RequestLog.DirectOutput) {
         let level = Logger.Level(configValue: logLevel ?? settings.level) ?? .info
         let format =
             logFormat.flatMap(LineLogHandler.Format.init(rawValue:))
             ?? LineLogHandler.Format(rawValue: settings.format.rawValue) ?? .text
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
-        return Logger(label: "olla")
+        let output = RequestLog.DirectOutput(sink: .standardOutput, format: format, enabled: level <= .info)
+        return (Logger(label: "olla"), output)
     }
 
     static func describe(_ error: any Error) -> String {

@@ -65,16 +65,7 @@ struct LineLogHandler: LogHandler {
             line += "}"
         }
         line += "\n"
-        // One write(2) per line: lines of concurrent loggers never interleave, and nothing sits in a buffer.
-        var bytes = line
-        bytes.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
+        LogSink.standardOutput.write(line)
     }
 
     /// RFC 3339 UTC with milliseconds, without Foundation's formatter (this runs once per request).

@@ -5,8 +5,23 @@ import Proxy
 /// duration, bytes, failovers; and one line per failover at `warning`.
 struct RequestLog: RequestObserver {
     let logger: Logger
+    /// When set, request lines are written here in ``LineLogHandler``'s format without going through
+    /// swift-log's metadata dictionary: this runs once per request. Nil where olla is embedded (tests), so
+    /// that the logger given decides.
+    var direct: DirectOutput?
+
+    /// A sink and format for request lines, and whether `info` is enabled at all.
+    struct DirectOutput: Sendable {
+        var sink: LogSink
+        var format: LineLogHandler.Format
+        var enabled: Bool
+    }
 
     func requestFinished(_ record: RequestRecord) {
+        if let direct {
+            if direct.enabled { direct.sink.write(Self.line(record, format: direct.format)) }
+            return
+        }
         guard logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "id": .string(record.requestID),
@@ -22,6 +37,55 @@ struct RequestLog: RequestObserver {
         if record.failovers > 0 { metadata["failovers"] = .stringConvertible(record.failovers) }
         if record.outcome != .completed { metadata["outcome"] = .string(record.outcome.rawValue) }
         logger.info("request", metadata: metadata)
+    }
+
+    /// The line ``LineLogHandler`` would write for the record (keys in the same sorted order).
+    static func line(_ record: RequestRecord, format: LineLogHandler.Format) -> String {
+        var fields: [(String, String)] = [
+            ("bytes_in", String(record.bytesIn)),
+            ("bytes_out", String(record.bytesOut)),
+            ("duration_ms", milliseconds(record.durationNanoseconds)),
+        ]
+        if let endpoint = record.endpoint { fields.append(("endpoint", endpoint)) }
+        if record.failovers > 0 { fields.append(("failovers", String(record.failovers))) }
+        fields.append(("id", record.requestID))
+        fields.append(("method", record.method))
+        if let model = record.model { fields.append(("model", model)) }
+        if record.outcome != .completed { fields.append(("outcome", record.outcome.rawValue)) }
+        fields.append(("path", record.path))
+        fields.append(("status", String(record.status)))
+        var line = ""
+        line.reserveCapacity(220)
+        switch format {
+        case .text:
+            line += LineLogHandler.timestamp()
+            line += " info request"
+            for (key, value) in fields {
+                line += " "
+                line += key
+                line += "="
+                if value.isEmpty || value.contains(" ") {
+                    line += "\""
+                    line += value
+                    line += "\""
+                } else {
+                    line += value
+                }
+            }
+        case .json:
+            line += "{\"time\":\""
+            line += LineLogHandler.timestamp()
+            line += "\",\"level\":\"info\",\"msg\":\"request\""
+            for (key, value) in fields {
+                line += ",\""
+                line += key
+                line += "\":"
+                line += LineLogHandler.jsonString(value)
+            }
+            line += "}"
+        }
+        line += "\n"
+        return line
     }
 
     func requestFailedOver(requestID: String, from endpoint: String, reason: String) {
