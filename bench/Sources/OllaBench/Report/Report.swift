@@ -88,7 +88,7 @@ struct Report {
         var out: [String] = []
         let mode = m.meta["mode"] ?? "full"
         out.append(
-            "olla benchmark (\(mode) run, \(m.meta["date"] ?? "")): \(m.meta["rounds"] ?? "?") rounds, "
+            "olla benchmark (\(mode) run, \(m.meta["date"] ?? "")): \(m.meta["rounds"] ?? "?") round(s), "
                 + "\(m.meta["seconds"] ?? "?") s per target and test, \(m.meta["streams"] ?? "?") streams; "
                 + "host of the small chats: \(m.meta["host"] ?? "?"), of the streams: lmstudio-sim; "
                 + "\(m.meta["cores"] ?? "?") cores"
