@@ -15,8 +15,9 @@ struct Demo: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Port olla listens on.", valueName: "port"))
-    var port: Int = 40114
+    /// `--host`/`--port`, shared with the root command (see ``ConfigurationFileOption`` for why).
+    @OptionGroup var listen: ListenOptions
+    @OptionGroup var log: LogOptions
 
     @Option(
         name: .long,
@@ -24,13 +25,8 @@ struct Demo: AsyncParsableCommand {
     )
     var tokenDelay: Int = 60
 
-    @Option(name: .long, help: ArgumentHelp("text or json.", valueName: "format"))
-    var logFormat: String = "text"
-
     func run() async throws {
-        let format = LineLogHandler.Format(rawValue: logFormat) ?? .text
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: .info) }
-        let logger = Logger(label: "olla")
+        let (logger, logOutput) = log.bootstrapLogging(LoggingSettings())
         let delay = Duration.milliseconds(tokenDelay)
         let hosts = [
             LMStudioSimulator(
@@ -70,7 +66,8 @@ struct Demo: AsyncParsableCommand {
         for host in hosts { try await host.start() }
         let priorities = [200, 100, 50]
         var configuration = OllaConfiguration()
-        configuration.server.port = port
+        configuration.server.host = listen.host ?? "localhost"
+        configuration.server.port = listen.port ?? 40114
         configuration.endpoints = zip(hosts, priorities).map { host, priority in
             EndpointConfiguration(
                 name: host.name,
@@ -88,13 +85,15 @@ struct Demo: AsyncParsableCommand {
                 configuration: configuration,
                 source: source,
                 logger: logger,
-                logOutput: RequestLog.DirectOutput(sink: .standardOutput, format: format, enabled: true)
+                logOutput: logOutput
             )
         } catch {
             for host in hosts { try? await host.stop() }
-            failAndExit("cannot listen on localhost:\(port): \(ServeOptions.describe(error)); try --port")
+            let address = "\(configuration.server.host):\(configuration.server.port)"
+            failAndExit("cannot listen on \(address): \(ServeOptions.describe(error)); try --port")
         }
-        print(Self.banner(port: application.port, hosts: hosts, priorities: priorities))
+        // Through the log sink rather than print(): stdout may be a pipe, where print() would keep it buffered.
+        LogSink.standardOutput.write(Self.banner(port: application.port, hosts: hosts, priorities: priorities) + "\n")
         let console = Task { await Self.readCommands(hosts: hosts, application: application) }
         try await application.run(handlingSignals: true)
         console.cancel()
@@ -119,7 +118,7 @@ struct Demo: AsyncParsableCommand {
             "       -d '{\"model\":\"qwen2.5-7b-instruct\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'",
             "  curl -s \(base)/internal/status/endpoints",
             "",
-            "Type `kill studio-a` and send the chat again: it fails over to studio-c (X-Olla-Endpoint says so).",
+            "Type `kill studio-a` and send the chat again: it fails over to studio-b, the next priority (X-Olla-Endpoint says so).",
             "`revive studio-a` brings it back; `status` lists the hosts; `quit` or Ctrl-C stops.",
             "",
         ]
@@ -134,13 +133,13 @@ struct Demo: AsyncParsableCommand {
             switch command {
             case "kill" where host != nil:
                 try? await host!.updateFaults { $0.refuseConnections = true }
-                print("\(host!.name) is down (connections refused)")
+                say("\(host!.name) is down (connections refused)")
             case "revive" where host != nil:
                 try? await host!.updateFaults { $0.refuseConnections = false }
-                print("\(host!.name) is back")
+                say("\(host!.name) is back")
             case "status":
                 for endpoint in application.table.snapshot.endpoints {
-                    print(
+                    say(
                         "  \(endpoint.name): \(endpoint.status), \(endpoint.inFlight.load(ordering: .relaxed)) in flight"
                     )
                 }
@@ -148,11 +147,16 @@ struct Demo: AsyncParsableCommand {
                 await application.shutdown()
                 return
             default:
-                print(
+                say(
                     "commands: kill <host>, revive <host>, status, quit   (hosts: \(hosts.map(\.name).joined(separator: ", ")))"
                 )
             }
         }
+    }
+
+    /// Answers the person at the terminal, in order with the log lines.
+    static func say(_ text: String) {
+        LogSink.standardOutput.write(text + "\n")
     }
 
     /// Reads one line of stdin without blocking the cooperative pool.

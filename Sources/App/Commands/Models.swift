@@ -16,25 +16,50 @@ struct Models: AsyncParsableCommand {
 
     func run() async throws {
         let address = url.hasSuffix("/") ? String(url.dropLast()) : url
+        // Its own client: the shared one retries a refused connection until the deadline, and a person
+        // typing `olla models` should hear at once that nothing listens there.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(3)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let result = await Self.fetchModels(address, client: client)
+        try? await client.shutdown()
         let body: ByteBuffer
+        switch result {
+        case .success(let fetched): body = fetched
+        case .failure(let problem): failAndExit(problem.message)
+        }
+        guard let table = ModelTable(json: Data(body.readableBytesView)) else {
+            failAndExit("\(address)/olla/models did not answer a model list")
+        }
+        print(table.render(), terminator: "")
+    }
+}
+
+extension Models {
+    struct Problem: Error {
+        let message: String
+    }
+
+    /// `GET /olla/models` of the olla at `address`.
+    static func fetchModels(_ address: String, client: HTTPClient) async -> Result<ByteBuffer, Problem> {
         do {
             var request = HTTPClientRequest(url: address + "/olla/models")
             request.headers.add(name: "Accept", value: "application/json")
             if let key = ProcessInfo.processInfo.environment["OLLA_API_KEY"], !key.isEmpty {
                 request.headers.add(name: "Authorization", value: "Bearer \(key)")
             }
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            body = try await response.body.collect(upTo: 32 * 1024 * 1024)
+            let response = try await client.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 32 * 1024 * 1024)
             guard response.status == .ok else {
-                failAndExit("\(address)/olla/models answered \(response.status.code): \(String(buffer: body))")
+                return .failure(
+                    Problem(message: "\(address)/olla/models answered \(response.status.code): \(String(buffer: body))")
+                )
             }
+            return .success(body)
         } catch {
-            failAndExit("cannot reach olla at \(address): \(error)")
+            return .failure(Problem(message: "cannot reach olla at \(address): \(error)"))
         }
-        guard let table = ModelTable(json: Data(body.readableBytesView)) else {
-            failAndExit("\(address)/olla/models did not answer a model list")
-        }
-        print(table.render(), terminator: "")
     }
 }
 

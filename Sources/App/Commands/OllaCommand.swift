@@ -40,18 +40,23 @@ struct ConfigurationFileOption: ParsableArguments {
     var config: String?
 }
 
-/// The options of serving.
-struct ServeOptions: ParsableArguments {
-    @OptionGroup var file: ConfigurationFileOption
-
-    var config: String? { file.config }
-
+/// `--host` and `--port`, shared by serving and `demo` (declared by both, as ``ConfigurationFileOption`` is).
+struct ListenOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Address to listen on; overrides server.host.", valueName: "host"))
     var host: String?
 
     @Option(name: .long, help: ArgumentHelp("Port to listen on; overrides server.port.", valueName: "port"))
     var port: Int?
 
+    func validate() throws {
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port must be between 0 and 65535")
+        }
+    }
+}
+
+/// `--log-level` and `--log-format`, shared by serving and `demo`.
+struct LogOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -74,17 +79,36 @@ struct ServeOptions: ParsableArguments {
         if let logFormat, LineLogHandler.Format(rawValue: logFormat) == nil {
             throw ValidationError("--log-format must be text or json")
         }
-        if let port, !(0...65535).contains(port) {
-            throw ValidationError("--port must be between 0 and 65535")
-        }
     }
+
+    /// Sets up swift-log with ``LineLogHandler``, and the direct output of request lines in the same format.
+    func bootstrapLogging(_ settings: LoggingSettings) -> (Logger, RequestLog.DirectOutput) {
+        let level = Logger.Level(configValue: logLevel ?? settings.level) ?? .info
+        let format =
+            logFormat.flatMap(LineLogHandler.Format.init(rawValue:))
+            ?? LineLogHandler.Format(rawValue: settings.format.rawValue) ?? .text
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
+        let output = RequestLog.DirectOutput(sink: .standardOutput, format: format, enabled: level <= .info)
+        return (Logger(label: "olla"), output)
+    }
+}
+
+/// The options of serving.
+struct ServeOptions: ParsableArguments {
+    @OptionGroup var file: ConfigurationFileOption
+    @OptionGroup var listen: ListenOptions
+    @OptionGroup var log: LogOptions
+
+    var config: String? { file.config }
+    var host: String? { listen.host }
+    var port: Int? { listen.port }
 
     /// Loads the configuration, binds, serves until SIGTERM/SIGINT, drains. Exits 1 with one line on stderr
     /// for a bad configuration or an address that cannot be bound.
     func serve() async throws {
         let environment = ProcessInfo.processInfo.environment
         let loaded = try loadConfiguration(environment: environment)
-        let (logger, logOutput) = bootstrapLogging(loaded.configuration.logging)
+        let (logger, logOutput) = log.bootstrapLogging(loaded.configuration.logging)
         for warning in loaded.warnings {
             logger.warning("configuration: \(warning)")
         }
@@ -145,17 +169,6 @@ struct ServeOptions: ParsableArguments {
             failAndExit("invalid configuration \(path): \(errors.first.map { "\($0)" } ?? "unknown error")\(more)")
         }
         return Loaded(configuration: configuration, path: path, warnings: result.warnings.map(\.description))
-    }
-
-    /// Sets up swift-log with ``LineLogHandler``, and the direct output of request lines in the same format.
-    func bootstrapLogging(_ settings: LoggingSettings) -> (Logger, RequestLog.DirectOutput) {
-        let level = Logger.Level(configValue: logLevel ?? settings.level) ?? .info
-        let format =
-            logFormat.flatMap(LineLogHandler.Format.init(rawValue:))
-            ?? LineLogHandler.Format(rawValue: settings.format.rawValue) ?? .text
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
-        let output = RequestLog.DirectOutput(sink: .standardOutput, format: format, enabled: level <= .info)
-        return (Logger(label: "olla"), output)
     }
 
     static func describe(_ error: any Error) -> String {

@@ -160,6 +160,16 @@ final class OllaMetrics: RequestObserver, Sendable {
     func exposition() -> String {
         let snapshot = table.snapshot
         handles.withLockedValue { handles in
+            // A host a reload removed is no longer reported at all (rather than frozen at its last value).
+            let configured = Set(snapshot.endpoints.map(\.name))
+            for (name, gauge) in handles.inFlight where !configured.contains(name) {
+                registry.unregisterGauge(gauge)
+                handles.inFlight[name] = nil
+            }
+            for (name, gauge) in handles.up where !configured.contains(name) {
+                registry.unregisterGauge(gauge)
+                handles.up[name] = nil
+            }
             for endpoint in snapshot.endpoints {
                 let name = endpoint.name
                 let inFlight =
