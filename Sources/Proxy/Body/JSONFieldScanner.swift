@@ -24,7 +24,8 @@ public struct JSONFieldScanner {
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
-    /// Containers deeper than this are refused, so a body of 10 MB of `[` cannot exhaust memory or time.
+    /// Bodies nested deeper than this (the top-level object counts as 1) are refused, as Foundation's parser
+    /// refuses them, so a body of 10 MB of `[` cannot exhaust memory or time.
     public static let maximumDepth = 512
 
     /// Scans a whole body.
@@ -120,12 +121,12 @@ extension JSONFieldScanner {
                     skipWhitespace()
                     let keyStart = offset
                     try skipString()
-                    let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<offset])
+                    let key = try fieldName(keyStart..<offset)
                     skipWhitespace()
                     try expect(UInt8(ascii: ":"), "':' after an object key")
                     skipWhitespace()
                     let valueStart = offset
-                    if Self.isKey(key, "\"model\"") {
+                    if key == .model {
                         if peek() == UInt8(ascii: "\"") {
                             try skipString()
                             fields.model = try decodeString(valueStart..<offset)
@@ -137,7 +138,7 @@ extension JSONFieldScanner {
                             fields.modelRange = nil
                             fields.modelIsNotAString = true
                         }
-                    } else if Self.isKey(key, "\"stream\"") {
+                    } else if key == .stream {
                         try skipValue()
                         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<offset])
                         fields.stream = Self.isKey(value, "true") ? true : (Self.isKey(value, "false") ? false : nil)
@@ -159,6 +160,26 @@ extension JSONFieldScanner {
             return fields
         }
 
+        enum FieldName {
+            case model
+            case stream
+            case other
+        }
+
+        /// Which of the two keys the proxy cares about a key token is; an escaped spelling such as
+        /// `"mod\u0065l"` is the same key to every JSON parser, and so to the host.
+        func fieldName(_ range: Range<Int>) throws(Malformed) -> FieldName {
+            let key = UnsafeRawBufferPointer(rebasing: bytes[range])
+            if Self.isKey(key, "\"model\"") { return .model }
+            if Self.isKey(key, "\"stream\"") { return .stream }
+            guard key.contains(UInt8(ascii: "\\")), key.count <= 64 else { return .other }
+            switch try decodeString(range) {
+            case "model": return .model
+            case "stream": return .stream
+            default: return .other
+            }
+        }
+
         static func isKey(_ key: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
             guard key.count == literal.utf8CodeUnitCount else { return false }
             let expected = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
@@ -175,23 +196,24 @@ extension JSONFieldScanner {
                 guard let byte = peek() else { throw fail("unexpected end of the body") }
                 switch byte {
                 case UInt8(ascii: "{"):
+                    // Depth counts the top-level object and this one, as Foundation's parser does.
+                    guard stack.count + 2 <= JSONFieldScanner.maximumDepth else { throw fail("nested too deeply") }
                     offset += 1
                     skipWhitespace()
                     if peek() == UInt8(ascii: "}") {
                         offset += 1
                     } else {
-                        guard stack.count < JSONFieldScanner.maximumDepth else { throw fail("nested too deeply") }
                         stack.append(.object)
                         try objectKey()
                         continue
                     }
                 case UInt8(ascii: "["):
+                    guard stack.count + 2 <= JSONFieldScanner.maximumDepth else { throw fail("nested too deeply") }
                     offset += 1
                     skipWhitespace()
                     if peek() == UInt8(ascii: "]") {
                         offset += 1
                     } else {
-                        guard stack.count < JSONFieldScanner.maximumDepth else { throw fail("nested too deeply") }
                         stack.append(.array)
                         continue
                     }
