@@ -143,6 +143,18 @@ import Testing
         }
     }
 
+    @Test func hostAnsweringAnHTTPErrorIsUnhealthyWithThatErrorAsItsReason() async throws {
+        try await OllaHarness.with(hosts: Self.hosts) { olla in
+            try await olla.host("studio-b").updateFaults { $0.modelsStatus = 500 }
+            try await olla.waitUntil("studio-b is reported unhealthy") {
+                try await Self.endpointStatus(olla).byName["studio-b"]?["status"] as? String == "unhealthy"
+            }
+            let b = try #require(try await Self.endpointStatus(olla).byName["studio-b"])
+            let reason = try #require(b["last_error"] as? String, "\(b)")
+            #expect(reason.contains("500"), "the reason names the status the host answered: \(reason)")
+        }
+    }
+
     @Test func summaryAndModelStatusHaveOllasShapes() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
             _ = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("meta-llama-3.1-8b-instruct"))

@@ -67,6 +67,34 @@ import Testing
         }
     }
 
+    @Test func validateReportsWarningsWithTheirLineAndStillExits0() async throws {
+        try await withScratchDirectory { directory in
+            let file = directory.appendingPathComponent("endpoints.yaml")
+            try (Self.valid + "loggin:\n  level: debug\n").write(to: file, atomically: true, encoding: .utf8)
+            let run = try await OllaProcess.run(["validate", "--config", file.path], in: directory)
+            #expect(run.status == 0, "\(run.stderr)")
+            let warning = Self.lines(run.stderr).first { $0.contains("warning") }
+            #expect(warning?.contains("loggin") == true, "names the unknown key: \(run.stderr)")
+            #expect(warning?.contains("line 8") == true, "and its line: \(run.stderr)")
+        }
+    }
+
+    @Test func configFileFromTheEnvironmentIsUsedWhenNoneIsGiven() async throws {
+        try await withScratchDirectory { directory in
+            let file = directory.appendingPathComponent("broken.yaml")
+            try Self.threeMistakes.write(to: file, atomically: true, encoding: .utf8)
+            let child = try OllaProcess.launch(
+                ["--port", "0"],
+                in: directory,
+                environment: ["OLLA_CONFIG_FILE": file.path]
+            )
+            defer { child.kill() }
+            let status = try await child.waitForExit(timeout: .seconds(10))
+            #expect(status == 1)
+            #expect(child.errorOutput.contains("broken.yaml"), "\(child.errorOutput)")
+        }
+    }
+
     @Test func serveWithABadFileExits1WithOneLine() async throws {
         try await withScratchDirectory { directory in
             let file = directory.appendingPathComponent("endpoints.yaml")

@@ -40,22 +40,8 @@ import Testing
                     return false
                 }
                 let ollaPort = try #require(found)
-                withKnownIssue(
-                    """
-                    BUG: `olla demo --port P` listens on 40114: the root command's `--port` (ServeOptions, \
-                    OllaCommand.swift) takes the value, so Demo.port keeps its default.
-                    """
-                ) {
-                    #expect(ollaPort == port, "the demo listens on the port it was given")
-                }
-                withKnownIssue(
-                    """
-                    Minor: the banner (URLs, hosts, what to try) is written with print() and stays in stdout's buffer \
-                    while the demo runs when stdout is not a terminal (a pipe, a log file): Demo.swift never flushes.
-                    """
-                ) {
-                    #expect(demo.output.contains("olla demo: olla on"), "the banner is out while the demo runs")
-                }
+                #expect(ollaPort == port, "the demo listens on the port it was given")
+                #expect(demo.output.contains("olla demo: olla on"), "the banner is out while the demo runs")
                 let base = "http://localhost:\(ollaPort)"
                 let first = try await Self.chat(base)
                 #expect(first.status == .ok)

@@ -97,4 +97,31 @@ import Glibc
             }
         }
     }
+
+    @Test func sigintWithOnlyAnIdleKeptAliveConnectionExitsAtOnce() async throws {
+        let host = simHost("sim-a", models: [SimulatedModel(id: Self.model)])
+        try await withScratchDirectory { directory in
+            try await withSimulators([host]) { hosts in
+                let file = directory.appendingPathComponent("endpoints.yaml")
+                try configurationFile(hosts: hosts).write(to: file, atomically: true, encoding: .utf8)
+                try await OllaProcess.with(["--config", file.path, "--port", "0"], in: directory) { olla in
+                    let port = try await olla.listeningPort()
+                    try await olla.waitUntilServing(port: port, hosts: 1)
+                    // An SDK client keeps its connection open between requests; that must not hold up a shutdown
+                    // for the whole shutdown_timeout (30 s by default).
+                    let idle = try await RawHTTPConnection.connect(port: port)
+                    try await idle.send("GET /internal/health HTTP/1.1\r\nHost: olla\r\n\r\n")
+                    try await OllaHarness.waitUntil("the health answer arrives") { idle.text.contains("healthy") }
+
+                    let clock = ContinuousClock()
+                    let signalled = clock.now
+                    olla.send(signal: SIGINT)
+                    let status = try await olla.waitForExit(timeout: .seconds(10))
+                    #expect(status == 0, "\(olla.errorOutput)")
+                    #expect(clock.now - signalled < .seconds(2), "exited after \(clock.now - signalled)")
+                    try await OllaHarness.waitUntil("the idle connection is closed") { idle.isClosed }
+                }
+            }
+        }
+    }
 }
