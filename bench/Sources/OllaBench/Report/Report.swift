@@ -190,6 +190,10 @@ struct Report {
             }
             table.row(cells)
         }
+        table.row(
+            ["  listen queue overflows (all rounds)"]
+                + Self.targets.map { Self.format(m.values("stream", target: $0, "listen_overflows").reduce(0, +)) }
+        )
         let failed = Self.targets.map { m.values("stream", target: $0, "failed").reduce(0, +) }
         let started = Self.targets.map { m.values("stream", target: $0, "streams").reduce(0, +) }
         table.row(
