@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func queuedRequestsAreServedInArrivalOrder() async throws {
-        try await OllaHarness.with(hosts: [Self.slowHost("a", tokens: 4)]) { configuration, _ in
+        try await OllaHarness.with(hosts: [Self.slowHost("a", tokens: 10)]) { configuration, _ in
             configuration.endpoints[0].maxConcurrency = 1
         } _: { olla in
             let order = OrderLog()
@@ -44,9 +44,11 @@ import Testing
                         #expect(answer.status == .ok)
                         order.append(index)
                     }
-                    // Let each one arrive (and queue) before the next.
-                    try await olla.waitUntil("request \(index) is in flight or queued") {
-                        olla.endpoint("a").inFlight.load(ordering: .relaxed) + olla.table.queue.count == index + 1
+                    // Let each one arrive (and queue) before the next: received by the host (running or done)
+                    // plus waiting in olla's queue. Each answer takes ~500 ms, so this holds long enough to see.
+                    try await olla.waitUntil("request \(index) reached the host or the queue") {
+                        let received = olla.host("a").stats.requestsByRoute["POST /v1/chat/completions"] ?? 0
+                        return received + olla.table.queue.count == index + 1
                     }
                 }
                 try await group.waitForAll()
