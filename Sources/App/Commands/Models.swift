@@ -58,8 +58,22 @@ extension Models {
             }
             return .success(body)
         } catch {
-            return .failure(Problem(message: "cannot reach olla at \(address): \(error)"))
+            return .failure(Problem(message: "cannot reach olla at \(address): \(Self.describe(error))"))
         }
+    }
+}
+
+extension Models {
+    /// A short reason for a failed request: NIO's own texts read "connection reset (error set): ..." even
+    /// for a refusal.
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        for reason in ["Connection refused", "Connection reset", "Network is unreachable", "No route to host"]
+        where text.contains(reason) {
+            return reason.lowercased()
+        }
+        if text.contains("connectTimeout") || text.contains("Connect timeout") { return "connection timed out" }
+        return text
     }
 }
 
