@@ -190,6 +190,14 @@ struct Report {
             }
             table.row(cells)
         }
+        let ticksPerSecond = Double(m.meta["clk_tck"] ?? "") ?? 100
+        table.row(
+            ["  CPU s per run (direct: the host)"]
+                + Self.targets.map { target in
+                    let seconds = m.values("stream", target: target, "cpu_ticks").map { $0 / ticksPerSecond }
+                    return Self.format(Statistics.median(seconds), decimals: 2)
+                }
+        )
         table.row(
             ["  listen queue overflows (all rounds)"]
                 + Self.targets.map { Self.format(m.values("stream", target: $0, "listen_overflows").reduce(0, +)) }
