@@ -8,9 +8,9 @@ import Testing
 
 /// Short enough to keep the suite fast, long enough for two loaded cores.
 let testInterval: Duration = .seconds(1)
-let testTimeout: Duration = .milliseconds(400)
+let testTimeout: Duration = .milliseconds(800)
 /// Extra time allowed on top of a bound, for scheduling on a busy machine.
-let slack: Duration = .milliseconds(700)
+let slack: Duration = .milliseconds(1500)
 
 struct ConditionTimeout: Error, CustomStringConvertible {
     var description: String

@@ -134,7 +134,7 @@ import Testing
     @Test func aQueuedClientThatLeavesGivesUpItsPlace() async throws {
         let configuration = SimulatorConfiguration(
             name: "sim-q",
-            timeToFirstToken: .milliseconds(300),
+            timeToFirstToken: .milliseconds(1500),  // long enough that the queue holds while the test looks
             maxConcurrentRequests: 1
         )
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in

@@ -7,7 +7,7 @@ import Testing
 @testable import App
 
 /// Every error of DESIGN.md 6.5 with its status and code.
-@Suite(.serialized) struct ErrorTests {
+@Suite(.serialized, .endToEnd) struct ErrorTests {
     static let hosts = [
         simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")]),
         simHost("studio-b", models: [SimulatedModel(id: "meta-llama-3.1-8b-instruct")]),

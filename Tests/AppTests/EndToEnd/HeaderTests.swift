@@ -8,7 +8,7 @@ import Testing
 @testable import App
 
 /// The headers of DESIGN.md section 5, both ways.
-@Suite(.serialized) struct HeaderTests {
+@Suite(.serialized, .endToEnd) struct HeaderTests {
     @Test func clientCredentialsAndHopByHopHeadersAreStrippedAndForwardingHeadersAdded() async throws {
         var secured = simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")])
         secured.authToken = "host-secret"

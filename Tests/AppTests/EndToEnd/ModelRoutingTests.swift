@@ -8,7 +8,7 @@ import Testing
 @testable import App
 
 /// Routing by the body's `model` and the matching rules of DESIGN.md 6.1, end to end.
-@Suite(.serialized) struct ModelRoutingTests {
+@Suite(.serialized, .endToEnd) struct ModelRoutingTests {
     static let phi = "TheBloke/phi-3-mini-4k-instruct-GGUF/phi-3-mini-4k-instruct.Q4_K_M.gguf"
     static let hosts = [
         simHost("studio-a", models: [SimulatedModel(id: phi), SimulatedModel(id: "qwen/qwen3-4b")]),

@@ -44,7 +44,9 @@ final class OllaHarness: Sendable {
         priority: Int = 100,
         maxConcurrency: Int = 0,
         checkInterval: Duration = .seconds(1),
-        checkTimeout: Duration = .milliseconds(400)
+        // Generous: the whole suite runs at once on two cores in a debug build, and a probe of a healthy
+        // simulated host must not time out there.
+        checkTimeout: Duration = .milliseconds(900)
     ) -> EndpointConfiguration {
         EndpointConfiguration(
             name: host.name,

@@ -6,7 +6,7 @@ import Testing
 
 /// The official `openai` Python SDK, pointed at olla, works for chat (plain and streamed), completions,
 /// embeddings and the model list. Runs when Python has the `openai` package (`.ci/run` installs it).
-@Suite(.serialized) struct OpenAISDKTests {
+@Suite(.serialized, .endToEnd) struct OpenAISDKTests {
     static let sdkAvailable: Bool = {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -8,7 +8,7 @@ import Testing
 @testable import App
 
 /// The routes of DESIGN.md section 5, over real sockets, through every prefix.
-@Suite(.serialized) struct ProxyRoutesTests {
+@Suite(.serialized, .endToEnd) struct ProxyRoutesTests {
     static let hosts = [
         simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct", maxContextLength: 32768)]),
         simHost(

@@ -7,12 +7,16 @@ import Testing
 @testable import App
 
 /// Requests that arrive before the hosts' first probe has answered are served once it does, not refused.
-@Suite(.serialized) struct StartupTests {
+@Suite(.serialized, .endToEnd) struct StartupTests {
     @Test func requestBeforeTheFirstProbeAnswersIsServedWhenItDoes() async throws {
         var slow = simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")])
         // Both listings of the first probe take 150 ms, so the request below arrives while the host is unknown.
         slow.faults = SimulatorFaults(modelsDelay: .milliseconds(150))
-        try await OllaHarness.with(hosts: [slow], waitForHealthy: false) { olla in
+        try await OllaHarness.with(hosts: [slow], waitForHealthy: false) { configuration, _ in
+            // The wait is bounded by check_timeout; keep it long enough for a loaded test machine.
+            configuration.endpoints[0].checkInterval = .seconds(5)
+            configuration.endpoints[0].checkTimeout = .seconds(3)
+        } _: { olla in
             #expect(olla.endpoint("studio-a").status == .unknown)
             let answer = try await olla.post(
                 "/olla/lmstudio/v1/chat/completions",

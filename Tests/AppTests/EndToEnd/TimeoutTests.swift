@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// `connection_timeout`, `response_header_timeout` and `read_timeout` (DESIGN.md section 4), each with its effect.
-@Suite(.serialized) struct TimeoutTests {
+@Suite(.serialized, .endToEnd) struct TimeoutTests {
     @Test func connectionTimeoutFailsOverToTheNextHost() async throws {
         let blackhole = try BlackholeListener()
         defer { blackhole.close() }

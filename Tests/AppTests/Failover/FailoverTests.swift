@@ -8,7 +8,7 @@ import Testing
 @testable import App
 
 /// Failover before the first byte reaches the client, and the cut-stream signal after it (DESIGN.md 6.4).
-@Suite(.serialized) struct FailoverTests {
+@Suite(.serialized, .endToEnd) struct FailoverTests {
     /// Two hosts with model `m`; `preferred` wins on priority. Probes run once at start-up and then only a
     /// minute later, so what a test sees comes from the request path, not from a probe.
     func withTwoHosts(

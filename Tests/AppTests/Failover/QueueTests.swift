@@ -9,7 +9,7 @@ import Testing
 @testable import App
 
 /// Requests wait in a FIFO queue when every host with the model is at its `max_concurrency` (DESIGN.md 6.4).
-@Suite(.serialized) struct QueueTests {
+@Suite(.serialized, .endToEnd) struct QueueTests {
     /// A slow answer: about `tokens` x 50 ms.
     static func slowHost(_ name: String, tokens: Int = 6) -> SimulatorConfiguration {
         simHost(name, models: [SimulatedModel(id: "m")], tokens: tokens, tokenDelay: .milliseconds(50))

@@ -8,7 +8,7 @@ import Testing
 
 /// `GET /internal/metrics` (DESIGN.md 6.6): Prometheus text that a Prometheus server accepts, with counters that
 /// follow the requests and labels bounded by the configuration and the model index.
-@Suite struct MetricsTests {
+@Suite(.endToEnd) struct MetricsTests {
     static let model = "qwen2.5-7b-instruct"
 
     static func scrape(_ olla: OllaHarness) async throws -> PrometheusExposition {
@@ -87,7 +87,7 @@ import Testing
 }
 
 /// The parser itself: a checker that accepts everything would make the test above pass for nothing.
-@Suite struct PrometheusExpositionTests {
+@Suite(.endToEnd) struct PrometheusExpositionTests {
     static let valid = """
         # HELP requests_total Requests.
         # TYPE requests_total counter

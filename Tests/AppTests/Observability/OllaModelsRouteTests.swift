@@ -8,7 +8,7 @@ import Testing
 
 /// `GET /olla/models` and `GET /olla/models/{id}` (DESIGN.md section 5): which models are where, loaded or not,
 /// hosts that are down included.
-@Suite struct OllaModelsRouteTests {
+@Suite(.endToEnd) struct OllaModelsRouteTests {
     /// Three hosts whose models overlap: qwen loaded on a and not on b, llama loaded on b and not on c.
     static let hosts = [
         simHost(

@@ -8,7 +8,7 @@ import Testing
 
 /// Passive health (DESIGN.md 6.3): a connection error on a real request takes the host out of rotation at once,
 /// without waiting for the next probe.
-@Suite struct PassiveHealthTests {
+@Suite(.endToEnd) struct PassiveHealthTests {
     @Test func hostThatDiesIsSkippedAndMarkedDownByTheFirstRequestThatFindsIt() async throws {
         let hosts = [
             simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")]),

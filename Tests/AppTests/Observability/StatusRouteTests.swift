@@ -7,7 +7,7 @@ import Testing
 @testable import App
 
 /// `/internal/status/endpoints`, `/internal/status` and `/internal/status/models` (DESIGN.md section 5).
-@Suite struct StatusRouteTests {
+@Suite(.endToEnd) struct StatusRouteTests {
     static let hosts = [
         simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")]),
         simHost(

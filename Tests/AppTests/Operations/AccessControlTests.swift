@@ -10,7 +10,7 @@ import Testing
 
 /// Who may call what (DESIGN.md section 4): `server.api_keys` on `/olla/*`, `internal_loopback_only` on
 /// `/internal/*` and `/version`.
-@Suite struct AccessControlTests {
+@Suite(.endToEnd) struct AccessControlTests {
     static func errorCode(_ response: OllaHarness.Response) -> String? {
         ((try? response.json())?["error"] as? [String: Any])?["code"] as? String
     }

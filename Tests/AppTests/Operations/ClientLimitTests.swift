@@ -8,7 +8,7 @@ import Testing
 
 /// olla's own limits on slow or greedy clients (README, design notes): `server.read_timeout`,
 /// `server.idle_timeout` and `server.max_connections`. 413 and 431 are pinned in EndToEnd/ErrorTests.swift.
-@Suite struct ClientLimitTests {
+@Suite(.endToEnd) struct ClientLimitTests {
     static let hosts = [simHost("studio-a", models: [SimulatedModel(id: "qwen2.5-7b-instruct")])]
     static let chatHead =
         "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nHost: olla\r\nContent-Type: application/json\r\n"
@@ -83,7 +83,9 @@ import Testing
             try await olla.waitUntil("the health answer arrives") { kept.text.contains("{\"status\":\"healthy\"}") }
             let answered = clock.now
             try await olla.waitUntil("olla closes the idle connection", timeout: .seconds(5)) { kept.isClosed }
-            #expect(clock.now - answered >= .milliseconds(400), "\(clock.now - answered)")
+            // `answered` is when the polling loop saw the answer, which on a loaded machine can be well after
+            // it arrived: only "not at once" is certain from this side.
+            #expect(clock.now - answered >= .milliseconds(200), "\(clock.now - answered)")
         }
     }
 

@@ -6,7 +6,7 @@ import Testing
 @testable import App
 
 /// `olla validate` and the start-up failures of `olla` (DESIGN.md sections 3 and 4), run as the built executable.
-@Suite struct CommandLineTests {
+@Suite(.endToEnd) struct CommandLineTests {
     /// Three mistakes, each on its own line (1-based lines 2, 4 and 10).
     static let threeMistakes = """
         server:

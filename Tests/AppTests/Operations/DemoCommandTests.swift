@@ -5,7 +5,7 @@ import Testing
 @testable import App
 
 /// `olla demo` (README): olla in front of three simulated hosts, driven from its stdin as a user would.
-@Suite struct DemoCommandTests {
+@Suite(.endToEnd) struct DemoCommandTests {
     static func chat(_ base: String) async throws -> OllaHarness.Response {
         try await fetch(
             .POST,

@@ -11,7 +11,7 @@ import Glibc
 
 /// SIGTERM (DESIGN.md 6.6): stop accepting, let requests and streams in flight finish up to
 /// `server.shutdown_timeout`, then exit 0. olla runs as the built executable; the hosts run here.
-@Suite struct GracefulDrainTests {
+@Suite(.endToEnd) struct GracefulDrainTests {
     static let model = "qwen2.5-7b-instruct"
 
     /// Whether a new TCP connection to `port` is refused.

@@ -5,7 +5,7 @@ import Testing
 @testable import App
 
 /// `olla models --url <olla>` (DESIGN.md section 3), run as the built executable against a running olla.
-@Suite struct ModelsCommandTests {
+@Suite(.endToEnd) struct ModelsCommandTests {
     /// The table's lines split into cells: columns are padded and separated by at least two spaces.
     static func cells(_ table: String) -> [[String]] {
         table.split(separator: "\n").map { line in

@@ -319,7 +319,7 @@ func configurationFile(hosts: [LMStudioSimulator], server: String = "") -> Strin
         text += "      - name: \(host.name)\n"
         text += "        url: http://127.0.0.1:\(host.port)\n"
         text += "        check_interval: 1s\n"
-        text += "        check_timeout: 400ms\n"
+        text += "        check_timeout: 900ms\n"
     }
     return text
 }

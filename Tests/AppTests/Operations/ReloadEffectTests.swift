@@ -9,7 +9,7 @@ import Testing
 
 /// What a reload changes besides the host list: listings, status and metrics forget a removed host, and new
 /// server settings apply to the next request. olla runs in-process here, reading its configuration from a file.
-@Suite struct ReloadEffectTests {
+@Suite(.endToEnd) struct ReloadEffectTests {
     /// Starts olla from `file` (on a free loopback port), runs `body`, and shuts it down, also on failure.
     static func withApplication(
         file: URL,

@@ -11,7 +11,7 @@ import Glibc
 
 /// Reload (DESIGN.md 6.6): SIGHUP or a change of the file; an invalid file is refused and the old configuration
 /// keeps serving; requests in flight are not disturbed. olla runs as the built executable; the hosts run here.
-@Suite struct ReloadTests {
+@Suite(.endToEnd) struct ReloadTests {
     static let model = "qwen2.5-7b-instruct"
 
     /// Replaces the file at once (write aside, rename over it), so olla never reads half a file; with

@@ -5,7 +5,7 @@ import Testing
 /// Bodies built to exhaust a naive parser: deep nesting, one huge string, very many keys. Each must be
 /// answered correctly and in time linear in its size; the time bound is loose because the machine is
 /// shared, and is there to catch a quadratic or recursive scan, not to benchmark.
-@Suite(.timeLimit(.minutes(1))) struct JSONFieldScannerAdversarialTests {
+@Suite(.timeLimit(.minutes(1)), .offCooperativePool) struct JSONFieldScannerAdversarialTests {
     private static let clock = ContinuousClock()
     private static let loose: Duration = .seconds(3)
 

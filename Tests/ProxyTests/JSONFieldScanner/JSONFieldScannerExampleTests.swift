@@ -5,7 +5,7 @@ import Testing
 
 /// Hand-written bodies that pin what the scanner finds in a request body (DESIGN.md 6.1) and what it
 /// refuses (400 `invalid_request`, DESIGN.md 6.5).
-@Suite struct JSONFieldScannerExampleTests {
+@Suite(.offCooperativePool) struct JSONFieldScannerExampleTests {
     /// The fields of a body that must be accepted; a refusal fails the test with the scanner's reason.
     private func fields(_ body: String) throws -> JSONFieldScanner.Fields {
         try JSONFieldScanner.scan(Array(body.utf8)).get()
