@@ -123,7 +123,8 @@ struct ServeOptions: ParsableArguments {
             application = try await OllaApplication.start(
                 configuration: loaded.configuration,
                 source: source,
-                logger: logger
+                logger: logger,
+                logOutput: logOutput
             )
         } catch {
             let server = source.applyingOverrides(loaded.configuration).server

@@ -211,6 +211,13 @@ extension ConfigurationReader {
         if entry.value("name") == nil {
             error("is missing; every endpoint needs a unique name", at: entry.path(of: "name"), line: entry.line)
         }
+        if let name, Self.hasControlCharacters(name) {
+            error(
+                "must not contain control characters: it is sent to clients in the X-Olla-Endpoint header",
+                at: entry.path(of: "name"),
+                line: entry.value("name")?.line
+            )
+        }
         if let name {
             let line = entry.value("name")?.line
             if let firstLine = firstLineOfName[name] {
@@ -296,8 +303,22 @@ extension ConfigurationReader {
         if section.value("token") == nil {
             error("is missing; bearer auth needs a token", at: section.path(of: "token"), line: section.line)
         }
+        if let token, Self.hasControlCharacters(token) {
+            error(
+                "must not contain control characters: it is sent to the host in the Authorization header",
+                at: section.path(of: "token"),
+                line: section.value("token")?.line
+            )
+            return nil
+        }
         guard typeReadable, let token else { return nil }
         return .bearer(token: token)
+    }
+
+    /// Whether a value holds a byte that cannot appear in an HTTP header value (CR and LF above all, which
+    /// would let a value end one header and start another).
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
     }
 
     // MARK: model_aliases

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,7 @@ struct LineLogHandler: LogHandler {
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 line += " \(key)="
                 let text = value.description
-                line += text.contains(" ") || text.isEmpty ? "\"\(text)\"" : text
+                line += text.utf8.contains(UInt8(ascii: " ")) || text.isEmpty ? "\"\(text)\"" : text
             }
         case .json:
             line += "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"msg\":"
@@ -68,20 +69,31 @@ struct LineLogHandler: LogHandler {
         LogSink.standardOutput.write(line)
     }
 
-    /// RFC 3339 UTC with milliseconds, without Foundation's formatter (this runs once per request).
+    /// RFC 3339 UTC with milliseconds, without Foundation's formatter: this runs once per request, so the
+    /// part up to the second is formatted once per second and reused.
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let seconds = Int(now.tv_sec)
+        let prefix = secondPrefix.withLockedValue { cached -> String in
+            if cached.second == seconds { return cached.text }
+            var time = now.tv_sec
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let text =
+                "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+                + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))."
+            cached = (seconds, text)
+            return text
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-            + "\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+        return prefix + pad(now.tv_nsec / 1_000_000, 3) + "Z"
+    }
+
+    private static let secondPrefix = NIOLockedValueBox((second: -1, text: ""))
+
+    private static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     static func jsonString(_ text: String) -> String {

@@ -64,7 +64,7 @@ struct RequestLog: RequestObserver {
                 line += " "
                 line += key
                 line += "="
-                if value.isEmpty || value.contains(" ") {
+                if value.isEmpty || value.utf8.contains(UInt8(ascii: " ")) {
                     line += "\""
                     line += value
                     line += "\""

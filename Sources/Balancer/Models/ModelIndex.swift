@@ -73,7 +73,12 @@ public struct ModelIndex: Sendable {
         var order: [String] = []
         for (endpoint, models) in listings {
             var seen = Set<String>()
-            for model in models where seen.insert(model.id).inserted {
+            // An id with a control character cannot travel in X-Olla-Model (a CR or LF would let a host write
+            // headers of its own into olla's answers): such a model is not routable.
+            for model in models
+            where !model.id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F })
+                && seen.insert(model.id).inserted
+            {
                 let placement = Placement(endpoint: endpoint, modelID: model.id, state: model.state)
                 if placementsByID[model.id] == nil {
                     order.append(model.id)

@@ -505,7 +505,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     }
 
     private var clientKeepsAlive: Bool {
-        guard head.isKeepAlive else { return false }
+        guard head.isKeepAlive, !(client?.closesAfterResponse ?? false) else { return false }
         // An HTTP/1.0 client learns where an answer without Content-Length ends only from the close.
         return head.version.minor >= 1 || responseHasLength
     }
@@ -536,7 +536,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         addOllaHeaders(to: &headers, placement: nil)
         let body = problem.body
         headers.add(name: "Content-Length", value: String(body.readableBytes))
-        let keepAlive = head.isKeepAlive
+        let keepAlive = head.isKeepAlive && !(client?.closesAfterResponse ?? false)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(
             ClientConnectionHandler.wrapOutboundOut(
@@ -596,19 +596,21 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         )
         let client = self.client
         self.client = nil
-        client?.requestDone(keepAlive: keepAlive, context: context)
-        guard let end else {
-            context.close(promise: nil)
-            return
-        }
-        if keepAlive {
-            context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end), promise: nil)
-        } else {
-            let context = self.context
-            context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+        if let end {
+            if keepAlive {
+                context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end), promise: nil)
+            } else {
+                let context = self.context
+                context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end)).assumeIsolated().whenComplete {
+                    _ in
+                    context.close(promise: nil)
+                }
             }
+        } else {
+            context.close(promise: nil)
         }
+        // Last, as it may start the next pipelined request at once.
+        client?.requestDone(keepAlive: keepAlive && end != nil, context: context)
     }
 
     // MARK: Headers to the host

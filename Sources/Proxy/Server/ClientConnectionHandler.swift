@@ -5,9 +5,11 @@ import NIOHTTP1
 /// The last handler of a client connection's pipeline: reads each request (head and bounded body), asks
 /// the router where it goes, answers local routes, and hands proxied requests to ``ForwardedRequest``.
 ///
-/// Pipeline: `HTTPResponseEncoder`, `HTTPRequestDecoder` (with `max_header_size`), `HTTPServerPipelineHandler`
-/// (pipelining, keep-alive, quiescing), then this. Events consumed: `HTTPServerRequestPart`, writability,
-/// `channelInactive`, HTTP parser errors. Events emitted: `HTTPServerResponsePart` writes.
+/// Pipeline: `HTTPResponseEncoder`, `HTTPRequestDecoder` (with `max_header_size`), then this. It handles
+/// pipelining and quiescing itself rather than through `HTTPServerPipelineHandler`, which turns the socket's
+/// read interest off and on around every response (two `epoll_ctl` calls per request) even when the client
+/// never pipelines. Events consumed: `HTTPServerRequestPart`, writability, `channelInactive`, HTTP parser
+/// errors, `ChannelShouldQuiesceEvent`. Events emitted: `HTTPServerResponsePart` writes.
 final class ClientConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -42,6 +44,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var receivedAt = NIODeadline.uptimeNanoseconds(0)
     private var idleTimer: Scheduled<Void>?
     private var readTimer: Scheduled<Void>?
+    /// Parts of requests that arrived while an answer was still being written (HTTP pipelining), handled in
+    /// order once it is done. Reading stops meanwhile, so this holds at most what the last read brought.
+    private var pipelined: [HTTPServerRequestPart] = []
+    private var readingPaused = false
+    private var replaying = false
+    /// Close once the current answer is written (graceful drain, or an unreadable pipelined request).
+    private(set) var closesAfterResponse = false
 
     init(services: ProxyServices, pool: UpstreamConnectionPool) {
         self.services = services
@@ -83,7 +92,26 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if isAnswering || !pipelined.isEmpty {
+            // A pipelined request: keep it for later, and read no more until the answers caught up.
+            pipelined.append(part)
+            pauseReading(context: context)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    /// Whether a response is being produced, so a new request must wait its turn.
+    private var isAnswering: Bool {
+        switch state {
+        case .forwarding, .answering: return true
+        default: return false
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             receiveHead(head, context: context)
         case .body(let part):
@@ -93,9 +121,29 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Graceful drain: an idle connection closes now, a busy one once its answer is written.
+        if case .idle = state, pipelined.isEmpty {
+            context.close(promise: nil)
+        } else {
+            closesAfterResponse = true
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
+            return
+        }
+        if isAnswering || !pipelined.isEmpty {
+            // A pipelined request that cannot be parsed: finish the answers before it, then close.
+            closesAfterResponse = true
+            pipelined.removeAll()
+            pauseReading(context: context)
             return
         }
         // A request that cannot be parsed ends the connection, after a JSON answer when nothing was sent yet.
@@ -119,7 +167,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard case .idle = state else {
-            // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug upstream of us.
+            // A new head while the last request's body was still expected: the decoder never does that.
             context.close(promise: nil)
             return
         }
@@ -277,6 +325,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         context: ChannelHandlerContext,
         version: HTTPVersion
     ) {
+        let keepAlive = keepAlive && !closesAfterResponse
         var headers = response.headers
         headers.add(name: "X-Olla-Request-ID", value: requestID)
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
@@ -314,18 +363,45 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Called when the response of the current request has been fully written.
+    /// Called once the last part of the current response has been written: the next request may start.
     func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
         head = nil
         decision = nil
         snapshot = nil
         body = nil
-        guard keepAlive else {
+        guard keepAlive, !closesAfterResponse else {
+            // The writer of the last part closes the connection once it is flushed.
             state = .discarding
+            pipelined.removeAll()
             return
         }
         state = .idle
         armIdleTimer(context: context)
+        handlePipelined(context: context)
+    }
+
+    /// Handles the requests that waited for the last answer, in order, until one of them needs time.
+    private func handlePipelined(context: ChannelHandlerContext) {
+        // A pipelined request answered at once ends in requestDone again; the loop below goes on from there.
+        guard !replaying else { return }
+        replaying = true
+        defer { replaying = false }
+        while !pipelined.isEmpty, !isAnswering {
+            if case .closed = state { return }
+            if case .discarding = state { return }
+            handle(pipelined.removeFirst(), context: context)
+        }
+        if pipelined.isEmpty && readingPaused {
+            readingPaused = false
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            context.read()
+        }
+    }
+
+    private func pauseReading(context: ChannelHandlerContext) {
+        guard !readingPaused else { return }
+        readingPaused = true
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
     }
 
     // MARK: Timers and ids

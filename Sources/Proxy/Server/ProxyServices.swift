@@ -134,10 +134,12 @@ extension ProxyServices {
         limits.maxHeaderListSize = server.maxHeaderSize
         limits.maxHeaderFieldSize = server.maxHeaderSize
         let pipeline = channel.pipeline.syncOperations
+        // No header validation on the way out: every header olla writes comes from a message llhttp parsed
+        // (which refuses CR and LF in values) or from the configuration, checked when it is loaded.
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: true,
+            withPipeliningAssistance: false,
             withErrorHandling: false,
-            withOutboundHeaderValidation: true,
+            withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits
         )

@@ -121,7 +121,8 @@ final class UpstreamConnectionPool {
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try sync.addHTTPClientHandlers()
+                    // Headers sent to hosts come from parsed client requests and the checked configuration.
+                    try sync.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -58,12 +58,23 @@ import Testing
             tokenFile + "\nserver:\n  port: nope\n",
             environment: ["LMSTUDIO_TOKEN": token]
         )
-        #expect(result.errors.map(\.keyPath) == ["server.port"])
-        #expect(result.errors.first?.line == 8)
+        // The token stays one value on its own line (refused for its line breaks, which would end the
+        // Authorization header early), and the file's later lines keep their numbers.
+        #expect(result.errors.map(\.keyPath) == ["endpoints[0].auth.token", "server.port"])
+        #expect(result.errors.map(\.line) == [6, 8])
+        #expect(result.errors.first?.message.contains("control characters") == true)
+        let colons = "a:b: c"
         let configuration = try #require(
-            ConfigurationFixture.load(tokenFile, environment: ["LMSTUDIO_TOKEN": token]).configuration
+            ConfigurationFixture.load(tokenFile, environment: ["LMSTUDIO_TOKEN": colons]).configuration
         )
-        #expect(configuration.endpoints.first?.auth == .bearer(token: token))
+        #expect(configuration.endpoints.first?.auth == .bearer(token: colons))
+    }
+
+    @Test func endpointNameWithALineBreakIsRefused() {
+        let yaml = "endpoints:\n  - name: \"a\\r\\nX-Injected: 1\"\n    url: http://localhost:1234\n"
+        let result = ConfigurationFixture.load(yaml, environment: [:])
+        #expect(result.errors.map(\.keyPath) == ["endpoints[0].name"])
+        #expect(result.errors.first?.line == 2)
     }
 
     @Test func unclosedOrInvalidReferencesAreErrors() {
