@@ -46,9 +46,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var tried = EndpointSet()
     private var failovers = 0
     private var lastFailure: String?
-    private var headTimer: Scheduled<Void>?
-    private var readTimer: Scheduled<Void>?
-    private var queueTimer: Scheduled<Void>?
+    /// When waiting for the host's response head ends (`response_header_timeout`).
+    private var headDeadline: NIODeadline?
+    /// When waiting in the queue ends (`queue_timeout`).
+    private var queueDeadline: NIODeadline?
     private var lastReadAt = NIODeadline.uptimeNanoseconds(0)
     private var isEventStream = false
     private var responseIsChunked = false
@@ -179,11 +180,9 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         case .granted(let placement):
             begin(placement)
         case .queued(let ticket):
-            phase = .queued(ticket: ticket, since: .now())
-            queueTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.queueTimeout.timeAmount) {
-                [self] in
-                self.queueTimedOut(ticket: ticket)
-            }
+            let now = NIODeadline.now()
+            phase = .queued(ticket: ticket, since: now)
+            queueDeadline = now + settings.queueTimeout.timeAmount
         case .full:
             failLocally(.overloaded("Every endpoint with this model is busy and the queue is full (max_queue)."))
         }
@@ -196,8 +195,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             services.table.release(placement.endpoint, outcome: nil)
             return
         }
-        queueTimer?.cancel()
-        queueTimer = nil
+        queueDeadline = nil
         queueTime += (NIODeadline.now() - since).nanoseconds
         begin(placement)
     }
@@ -284,11 +282,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
         phase = .awaitingHead
         connection.send(head: upstreamHead, body: outgoing)
-        let timeout = snapshot.configuration.proxy.responseHeaderTimeout.timeAmount
-        headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            guard case .awaitingHead = self.phase else { return }
-            self.attemptFailed(reason: "\(endpoint.name): \(UpstreamError.responseHeaderTimeout)", markDown: true)
-        }
+        headDeadline = now + snapshot.configuration.proxy.responseHeaderTimeout.timeAmount
     }
 
     /// The body for a host: unchanged, or with `model` rewritten to the id this host listed (DESIGN.md 6.1).
@@ -312,8 +306,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     func upstreamReceived(head upstream: HTTPResponseHead) {
         guard case .awaitingHead = phase, let placement else { return }
-        headTimer?.cancel()
-        headTimer = nil
+        headDeadline = nil
         if upstream.status == .serviceUnavailable {
             // Nothing reached the client yet, so another host can still answer (DESIGN.md 6.4).
             return attemptFailed(reason: "\(placement.endpoint.name) answered 503", markDown: false)
@@ -345,7 +338,6 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
         let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
         context.write(ClientConnectionHandler.wrapOutboundOut(.head(clientHead)), promise: nil)
-        armReadTimer()
     }
 
     func upstreamReceived(body part: ByteBuffer) {
@@ -402,8 +394,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 // A kept-alive connection the host closed while it sat idle is not the host's failure:
                 // try once more on a new connection to the same host.
                 staleConnectionRetried = true
-                headTimer?.cancel()
-                headTimer = nil
+                headDeadline = nil
                 phase = .connecting
                 connectStartedAt = .now()
                 lease(fresh: true)
@@ -423,8 +414,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     /// The current host failed before anything reached the client: release it, maybe mark it down, and
     /// try the next candidate.
     private func attemptFailed(reason: String, markDown: Bool) {
-        headTimer?.cancel()
-        headTimer = nil
+        headDeadline = nil
         connection?.close()
         connection = nil
         guard let placement else { return }
@@ -465,18 +455,28 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
     }
 
-    private func armReadTimer() {
-        let timeout = snapshot.configuration.proxy.readTimeout.timeAmount
-        let due = lastReadAt + timeout
-        readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
-            guard case .streaming = self.phase else { return }
-            if self.readingPaused || NIODeadline.now() - self.lastReadAt < timeout {
-                // Silence because the client is slow is not the host's fault; look again later.
-                if self.readingPaused { self.lastReadAt = .now() }
-                self.armReadTimer()
-                return
+    /// The sweeper's check (through the client connection): response head, stream silence, queue.
+    func checkDeadlines(now: NIODeadline) {
+        switch phase {
+        case .awaitingHead:
+            if let deadline = headDeadline, deadline <= now, let endpoint = placement?.endpoint {
+                headDeadline = nil
+                attemptFailed(reason: "\(endpoint.name): \(UpstreamError.responseHeaderTimeout)", markDown: true)
             }
-            self.failMidStream(reason: UpstreamError.readTimeout.description)
+        case .streaming:
+            if readingPaused {
+                // Silence because the client is slow is not the host's fault.
+                lastReadAt = now
+            } else if now - lastReadAt >= snapshot.configuration.proxy.readTimeout.timeAmount {
+                failMidStream(reason: UpstreamError.readTimeout.description)
+            }
+        case .queued(let ticket, _):
+            if let deadline = queueDeadline, deadline <= now {
+                queueDeadline = nil
+                queueTimedOut(ticket: ticket)
+            }
+        default:
+            break
         }
     }
 
@@ -528,8 +528,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     /// Answers with olla's own error (no host answered); always before anything reached the client.
     private func failLocally(_ problem: ProxyError) {
-        queueTimer?.cancel()
-        queueTimer = nil
+        queueDeadline = nil
         responseStatus = Int(problem.status.code)
         var headers = HTTPHeaders([("Content-Type", "application/json")])
         if let retryAfter = problem.retryAfter { headers.add(name: "Retry-After", value: String(max(1, retryAfter))) }
@@ -559,12 +558,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     ) {
         if case .finished = phase { return }
         phase = .finished
-        headTimer?.cancel()
-        readTimer?.cancel()
-        queueTimer?.cancel()
-        headTimer = nil
-        readTimer = nil
-        queueTimer = nil
+        headDeadline = nil
+        queueDeadline = nil
         let endpoint = placement?.endpoint
         if let endpoint {
             placement = nil

@@ -10,12 +10,13 @@ import NIOHTTP1
 /// read interest off and on around every response (two `epoll_ctl` calls per request) even when the client
 /// never pipelines. Events consumed: `HTTPServerRequestPart`, writability, `channelInactive`, HTTP parser
 /// errors, `ChannelShouldQuiesceEvent`. Events emitted: `HTTPServerResponsePart` writes.
-final class ClientConnectionHandler: ChannelInboundHandler {
+final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let services: ProxyServices
     private let pool: UpstreamConnectionPool
+    private let sweeper: DeadlineSweeper
     private var client = ClientAddress(ip: nil, isLoopback: false)
     private var context: ChannelHandlerContext?
 
@@ -42,8 +43,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var bodyBytes = 0
     private var requestID = ""
     private var receivedAt = NIODeadline.uptimeNanoseconds(0)
-    private var idleTimer: Scheduled<Void>?
-    private var readTimer: Scheduled<Void>?
+    /// When an idle keep-alive connection is closed (`server.idle_timeout`).
+    private var idleDeadline: NIODeadline?
+    /// When a request still being read is cut (`server.read_timeout`).
+    private var readDeadline: NIODeadline?
+    var sweepIndex = -1
     /// Parts of requests that arrived while an answer was still being written (HTTP pipelining), handled in
     /// order once it is done. Reading stops meanwhile, so this holds at most what the last read brought.
     private var pipelined: [HTTPServerRequestPart] = []
@@ -52,9 +56,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Close once the current answer is written (graceful drain, or an unreadable pipelined request).
     private(set) var closesAfterResponse = false
 
-    init(services: ProxyServices, pool: UpstreamConnectionPool) {
+    init(services: ProxyServices, loop: LoopResources) {
         self.services = services
-        self.pool = pool
+        self.pool = loop.pool
+        self.sweeper = loop.sweeper
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -69,13 +74,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        sweeper.add(self)
         armIdleTimer(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         services.connections.remove(context.channel)
-        cancelTimers()
+        sweeper.remove(self)
+        idleDeadline = nil
+        readDeadline = nil
         if case .forwarding(let request) = state {
             request.clientClosed()
         }
@@ -171,8 +179,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleDeadline = nil
         receivedAt = .now()
         let snapshot = services.table.snapshot
         let server = snapshot.configuration.server
@@ -182,9 +189,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         self.bodyBytes = 0
         self.requestID = Self.requestID(from: head.headers) ?? services.requestIDs.next()
         self.state = .receiving
-        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: server.readTimeout.timeAmount) { [self] in
-            self.readTimedOut()
-        }
+        readDeadline = receivedAt + server.readTimeout.timeAmount
         if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
         {
             rejectTooLarge(context: context)
@@ -216,8 +221,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func receiveEnd(context: ChannelHandlerContext) {
-        readTimer?.cancel()
-        readTimer = nil
+        readDeadline = nil
         switch state {
         case .receiving:
             break
@@ -287,8 +291,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func rejectTooLarge(context: ChannelHandlerContext) {
-        readTimer?.cancel()
-        readTimer = nil
+        readDeadline = nil
         state = .discarding
         let limit = snapshot?.configuration.server.maxBodySize ?? 0
         let problem = ProxyError.requestTooLarge("The request body is larger than max_body_size (\(limit) bytes).")
@@ -407,19 +410,24 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     // MARK: Timers and ids
 
     private func armIdleTimer(context: ChannelHandlerContext) {
-        let idle = services.table.snapshot.configuration.server.idleTimeout.timeAmount
-        idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) { [self] in
-            guard case .idle = self.state else { return }
-            self.context?.close(promise: nil)
-        }
+        idleDeadline = .now() + services.table.snapshot.configuration.server.idleTimeout.timeAmount
     }
 
-    private func cancelTimers() {
-        idleTimer?.cancel()
-        idleTimer = nil
-        readTimer?.cancel()
-        readTimer = nil
+    /// The sweeper's check: idle and read timeouts here, the forwarded request's own after.
+    func checkDeadlines(now: NIODeadline) {
+        if let deadline = idleDeadline, deadline <= now, case .idle = state, pipelined.isEmpty {
+            idleDeadline = nil
+            context?.close(promise: nil)
+            return
+        }
+        if let deadline = readDeadline, deadline <= now {
+            readDeadline = nil
+            readTimedOut()
+            return
+        }
+        if case .forwarding(let request) = state {
+            request.checkDeadlines(now: now)
+        }
     }
 
     /// The client's `X-Request-ID` when it is at most 128 printable ASCII characters (DESIGN.md section 5).

@@ -13,7 +13,7 @@ public final class ProxyServices: Sendable {
     public let observer: any RequestObserver
     let requestIDs = RequestIDGenerator()
     let connections = ConnectionRegistry()
-    private let pools: [ObjectIdentifier: LoopConfined<UpstreamConnectionPool>]
+    private let loops: [ObjectIdentifier: LoopConfined<LoopResources>]
 
     /// - Parameter eventLoopGroup: the loops the server runs on; each gets its own upstream pool.
     public init(
@@ -27,17 +27,20 @@ public final class ProxyServices: Sendable {
         self.observer = observer
         // One TLS context for the whole process: building one is expensive, using one is thread-safe.
         let tlsContext = try? NIOSSLContext(configuration: .makeClientConfiguration())
-        var pools: [ObjectIdentifier: LoopConfined<UpstreamConnectionPool>] = [:]
+        var loops: [ObjectIdentifier: LoopConfined<LoopResources>] = [:]
         for loop in eventLoopGroup.makeIterator() {
-            let pool = UpstreamConnectionPool(eventLoop: loop, tlsContext: tlsContext)
-            pools[ObjectIdentifier(loop)] = LoopConfined(value: pool, eventLoop: loop)
+            let resources = LoopResources(
+                pool: UpstreamConnectionPool(eventLoop: loop, tlsContext: tlsContext),
+                sweeper: DeadlineSweeper(eventLoop: loop)
+            )
+            loops[ObjectIdentifier(loop)] = LoopConfined(value: resources, eventLoop: loop)
         }
-        self.pools = pools
+        self.loops = loops
     }
 
-    /// The pool of the loop the caller runs on.
-    func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
-        guard let confined = pools[ObjectIdentifier(eventLoop)] else {
+    /// The upstream pool and deadline sweeper of the loop the caller runs on.
+    func resources(for eventLoop: any EventLoop) -> LoopResources {
+        guard let confined = loops[ObjectIdentifier(eventLoop)] else {
             preconditionFailure("event loop \(eventLoop) is not part of the server's group")
         }
         return confined.value
@@ -53,10 +56,16 @@ public final class ProxyServices: Sendable {
 
     /// Closes idle upstream connections on every loop.
     public func closeIdleUpstreamConnections() {
-        for confined in pools.values {
-            confined.eventLoop.execute { confined.value.closeIdle() }
+        for confined in loops.values {
+            confined.eventLoop.execute { confined.value.pool.closeIdle() }
         }
     }
+}
+
+/// What each event loop has of its own: keep-alive connections to hosts, and the sweep of timeouts.
+struct LoopResources {
+    let pool: UpstreamConnectionPool
+    let sweeper: DeadlineSweeper
 }
 
 /// A value created off its event loop and then only ever used on it, like each loop's upstream pool.
@@ -143,7 +152,7 @@ extension ProxyServices {
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits
         )
-        try pipeline.addHandler(ClientConnectionHandler(services: self, pool: pool(for: channel.eventLoop)))
+        try pipeline.addHandler(ClientConnectionHandler(services: self, loop: resources(for: channel.eventLoop)))
     }
 }
 
