@@ -39,30 +39,21 @@ struct RequestLog: RequestObserver {
         logger.info("request", metadata: metadata)
     }
 
-    /// The line ``LineLogHandler`` would write for the record (keys in the same sorted order).
+    /// The line ``LineLogHandler`` would write for the record (keys in the same sorted order), appended
+    /// field by field into one string: this runs once per request.
     static func line(_ record: RequestRecord, format: LineLogHandler.Format) -> String {
-        var fields: [(String, String)] = [
-            ("bytes_in", String(record.bytesIn)),
-            ("bytes_out", String(record.bytesOut)),
-            ("duration_ms", milliseconds(record.durationNanoseconds)),
-        ]
-        if let endpoint = record.endpoint { fields.append(("endpoint", endpoint)) }
-        if record.failovers > 0 { fields.append(("failovers", String(record.failovers))) }
-        fields.append(("id", record.requestID))
-        fields.append(("method", record.method))
-        if let model = record.model { fields.append(("model", model)) }
-        if record.outcome != .completed { fields.append(("outcome", record.outcome.rawValue)) }
-        fields.append(("path", record.path))
-        fields.append(("status", String(record.status)))
         var line = ""
-        line.reserveCapacity(220)
-        switch format {
-        case .text:
-            line += LineLogHandler.timestamp()
-            line += " info request"
-            for (key, value) in fields {
+        line.reserveCapacity(240)
+        let json = format == .json
+        func field(_ key: StaticString, _ value: String) {
+            if json {
+                line += ",\""
+                line += key.description
+                line += "\":"
+                line += LineLogHandler.jsonString(value)
+            } else {
                 line += " "
-                line += key
+                line += key.description
                 line += "="
                 if value.isEmpty || value.utf8.contains(UInt8(ascii: " ")) {
                     line += "\""
@@ -72,19 +63,27 @@ struct RequestLog: RequestObserver {
                     line += value
                 }
             }
-        case .json:
+        }
+        if json {
             line += "{\"time\":\""
             line += LineLogHandler.timestamp()
             line += "\",\"level\":\"info\",\"msg\":\"request\""
-            for (key, value) in fields {
-                line += ",\""
-                line += key
-                line += "\":"
-                line += LineLogHandler.jsonString(value)
-            }
-            line += "}"
+        } else {
+            line += LineLogHandler.timestamp()
+            line += " info request"
         }
-        line += "\n"
+        field("bytes_in", String(record.bytesIn))
+        field("bytes_out", String(record.bytesOut))
+        field("duration_ms", milliseconds(record.durationNanoseconds))
+        if let endpoint = record.endpoint { field("endpoint", endpoint) }
+        if record.failovers > 0 { field("failovers", String(record.failovers)) }
+        field("id", record.requestID)
+        field("method", record.method)
+        if let model = record.model { field("model", model) }
+        if record.outcome != .completed { field("outcome", record.outcome.rawValue) }
+        field("path", record.path)
+        field("status", String(record.status))
+        line += json ? "}\n" : "\n"
         return line
     }
 

@@ -14,17 +14,19 @@ struct OllaRouter: RequestRouter {
 
     func route(_ head: HTTPRequestHead, client: ClientAddress, snapshot: RoutingSnapshot) -> RouteDecision {
         let uri = head.uri
-        let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
         let server = snapshot.configuration.server
+        // The proxied routes first, read off the bytes without copying: they are nearly every request.
+        if let rest = Self.afterProviderPrefix(uri) {
+            if !server.apiKeys.isEmpty && !Self.isAuthorized(head.headers, keys: server.apiKeys) {
+                return Self.error(.unauthorized)
+            }
+            return providerRoute(head, rest: rest)
+        }
+        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[..<$0]) } ?? uri
 
         if path.hasPrefix("/olla/") {
             if !server.apiKeys.isEmpty && !Self.isAuthorized(head.headers, keys: server.apiKeys) {
                 return Self.error(.unauthorized)
-            }
-            for prefix in Self.prefixes where path.hasPrefix(prefix) {
-                let rest = path.dropFirst(prefix.count)
-                guard rest.isEmpty || rest.hasPrefix("/") else { continue }
-                return providerRoute(head, rest: String(rest), query: uri[path.endIndex...])
             }
             if path == "/olla/models" {
                 return Self.onlyGet(head, path) { request in listings.ollaModels(request.snapshot) }
@@ -60,20 +62,37 @@ struct OllaRouter: RequestRouter {
         return Self.error(.notFound(path))
     }
 
-    /// Routes under an LM Studio prefix; `rest` is the path after the prefix.
-    private func providerRoute(_ head: HTTPRequestHead, rest: String, query: Substring) -> RouteDecision {
-        switch rest {
+    /// The part of `uri` after one of the three LM Studio prefixes (query included), when it has one.
+    static func afterProviderPrefix(_ uri: String) -> Substring? {
+        let bytes = uri.utf8
+        guard bytes.starts(with: "/olla/lm".utf8) else { return nil }
+        for prefix in prefixes {
+            guard bytes.starts(with: prefix.utf8) else { continue }
+            let rest = uri.utf8.index(uri.startIndex, offsetBy: prefix.utf8.count)
+            if rest == uri.endIndex || uri.utf8[rest] == UInt8(ascii: "/") || uri.utf8[rest] == UInt8(ascii: "?") {
+                return uri[rest...]
+            }
+        }
+        return nil
+    }
+
+    /// Routes under an LM Studio prefix; `rest` is what follows the prefix, query included.
+    private func providerRoute(_ head: HTTPRequestHead, rest: Substring) -> RouteDecision {
+        let path = rest.utf8.firstIndex(of: UInt8(ascii: "?")).map { rest[..<$0] } ?? rest
+        switch path {
         case "/v1/models":
-            return Self.onlyGet(head, rest) { request in listings.openAIModels(request.snapshot) }
+            return Self.onlyGet(head, String(path)) { request in listings.openAIModels(request.snapshot) }
         case "/api/v0/models":
-            return Self.onlyGet(head, rest) { request in listings.lmStudioModels(request.snapshot) }
+            return Self.onlyGet(head, String(path)) { request in listings.lmStudioModels(request.snapshot) }
         case "/v1/chat/completions", "/v1/completions", "/v1/embeddings":
             guard head.method == .POST else {
                 return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
             }
-            return .forward(ForwardTarget(upstreamPath: rest + query, requiresJSONBody: true))
+            return .forward(ForwardTarget(upstreamPath: String(rest), requiresJSONBody: true))
         default:
-            return .forward(ForwardTarget(upstreamPath: (rest.isEmpty ? "/" : rest) + query, requiresJSONBody: false))
+            return .forward(
+                ForwardTarget(upstreamPath: path.isEmpty ? "/" + rest : String(rest), requiresJSONBody: false)
+            )
         }
     }
 

@@ -66,6 +66,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var connectTime: Int64 = 0
     private var readingPaused = false
     private var firstProbesDeadline: NIODeadline?
+    /// Whether parts were written to the client since the last flush.
+    private var unflushed = false
 
     init(
         client: ClientConnectionHandler,
@@ -94,7 +96,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         self.receivedAt = receivedAt
         self.bodyReadyAt = .now()
         self.forwardedHeaders = Self.forwardedHeaders(of: head, client: clientAddress, requestID: requestID)
-        self.clientWantsTrailers = head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
+        // Rare, so only then split the header's list (which allocates).
+        self.clientWantsTrailers =
+            head.headers.contains(name: "te")
+            && head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
     }
 
     // MARK: Choosing a host
@@ -234,8 +239,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     private func lease(fresh: Bool) {
         guard let endpoint = placement?.endpoint else { return }
+        // The usual case, a kept-alive connection, without the closure a connect needs.
+        if !fresh, let idle = pool.takeIdle(endpoint) {
+            return leased(.success((idle, true)), endpoint: endpoint)
+        }
         let timeout = snapshot.configuration.proxy.connectionTimeout.timeAmount
-        pool.lease(endpoint, connectTimeout: timeout, fresh: fresh) { [self] result in
+        pool.connect(endpoint, timeout: timeout) { [self] result in
             self.leased(result, endpoint: endpoint)
         }
     }
@@ -317,18 +326,33 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         phase = .streaming
         responseStatus = Int(upstream.status.code)
         upstreamKeepAlive = upstream.isKeepAlive
-        isEventStream =
-            upstream.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-        responseHasLength = upstream.headers.contains(name: "content-length")
-        responseIsChunked = !responseHasLength && head.version.minor >= 1
-
+        // One pass over the host's headers: what they say about the body, and the ones that go on.
         var headers = HTTPHeaders()
         headers.reserveCapacity(upstream.headers.count + 7)
-        let options = HeaderRules.connectionOptions(upstream.headers)
-        for (name, value) in upstream.headers where !HeaderRules.isHopByHop(name) {
-            if !options.isEmpty, options.contains(name.lowercased()) { continue }
+        var hasLength = false
+        var eventStream = false
+        var connectionOptions = false
+        for (name, value) in upstream.headers {
+            if HeaderRules.isHopByHop(name) {
+                if name.utf8.count == 10, name.equalsIgnoringASCIICase("connection") { connectionOptions = true }
+                continue
+            }
+            if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasLength = true }
+            if name.utf8.count == 12, name.equalsIgnoringASCIICase("content-type"),
+                value.hasPrefixIgnoringASCIICase("text/event-stream")
+            {
+                eventStream = true
+            }
             headers.add(name: name, value: value)
         }
+        if connectionOptions {
+            // Names listed in Connection are hop-by-hop for this message only (rare, so a second pass).
+            let options = HeaderRules.connectionOptions(upstream.headers)
+            for option in options { headers.remove(name: option) }
+        }
+        isEventStream = eventStream
+        responseHasLength = hasLength
+        responseIsChunked = !responseHasLength && head.version.minor >= 1
         addOllaHeaders(to: &headers, placement: placement)
         if clientWantsTrailers && responseIsChunked {
             headers.add(name: "Trailer", value: "X-Olla-Response-Time")
@@ -338,6 +362,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
         let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
         context.write(ClientConnectionHandler.wrapOutboundOut(.head(clientHead)), promise: nil)
+        unflushed = true
     }
 
     func upstreamReceived(body part: ByteBuffer) {
@@ -345,10 +370,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         bytesOut += part.readableBytes
         lastReadAt = .now()
         context.write(ClientConnectionHandler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+        unflushed = true
     }
 
     func upstreamReadComplete() {
-        guard case .streaming = phase else { return }
+        guard case .streaming = phase, unflushed else { return }
+        unflushed = false
         context.flush()
     }
 

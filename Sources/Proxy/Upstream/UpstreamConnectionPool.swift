@@ -30,29 +30,22 @@ final class UpstreamConnectionPool {
         self.tlsContext = tlsContext
     }
 
-    /// Hands out a connection to `endpoint`: the most recently used idle one, or a new one.
-    /// - Parameters:
-    ///   - fresh: skip idle connections (a retry after a reused one turned out closed).
-    ///   - completion: called once, maybe before this returns; `reused` says whether the connection carried
-    ///     a request before (and so may have been closed by the host meanwhile).
-    func lease(
-        _ endpoint: EndpointRuntime,
-        connectTimeout: TimeAmount,
-        fresh: Bool = false,
-        completion: @escaping (Result<(connection: UpstreamConnection, reused: Bool), any Error>) -> Void
-    ) {
+    /// The most recently used idle connection to `endpoint` that is still open and fresh enough, if any.
+    ///
+    /// A connection handed out this way carried a request before, so the host may have closed it meanwhile;
+    /// the caller retries once on a new connection when it finds it closed.
+    func takeIdle(_ endpoint: EndpointRuntime) -> UpstreamConnection? {
         let key = ObjectIdentifier(endpoint)
         let now = NIODeadline.now()
-        while !fresh, let connection = idle[key]?.connections.popLast() {
+        while let connection = idle[key]?.connections.popLast() {
             guard connection.isActive, now - connection.idleSince < Self.idleTimeout else {
                 connection.close()
                 continue
             }
             connection.handler.onIdleClose = nil
-            completion(.success((connection, true)))
-            return
+            return connection
         }
-        connect(endpoint, timeout: connectTimeout, completion: completion)
+        return nil
     }
 
     /// Takes back a connection whose response was read to its end.
@@ -95,7 +88,9 @@ final class UpstreamConnectionPool {
         idle[key] = entry.connections.isEmpty ? nil : entry
     }
 
-    private func connect(
+    /// Opens a new connection to `endpoint` on this loop (TLS for https hosts).
+    /// - Parameter completion: called once, on this loop, with the connection (never reused) or the error.
+    func connect(
         _ endpoint: EndpointRuntime,
         timeout: TimeAmount,
         completion: @escaping (Result<(connection: UpstreamConnection, reused: Bool), any Error>) -> Void
