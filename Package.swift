@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "olla", targets: ["App"]),
         .executable(name: "lmstudio-sim", targets: ["LMStudioSimCLI"]),
+        .executable(name: "olla-bench", targets: ["OllaBench"]),
         .library(name: "Balancer", targets: ["Balancer"]),
         .library(name: "LMStudioSim", targets: ["LMStudioSim"]),
     ],
@@ -85,6 +86,17 @@ let package = Package(
             name: "LMStudioSimCLI",
             dependencies: [
                 "LMStudioSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmark's load client for streamed chats and its report (bench/run drives both). Here rather than
+        // in bench/'s package so that CI builds it with everything else instead of a second copy of SwiftNIO.
+        .executableTarget(
+            name: "OllaBench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
