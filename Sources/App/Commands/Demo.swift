@@ -28,39 +28,39 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let (logger, logOutput) = log.bootstrapLogging(LoggingSettings())
         let delay = Duration.milliseconds(tokenDelay)
+        let qwen = "qwen2.5-7b-instruct"
+        let llama = "meta-llama-3.1-8b-instruct"
+        func host(_ name: String, _ models: [SimulatedModel]) -> LMStudioSimulator {
+            LMStudioSimulator(
+                configuration: SimulatorConfiguration(
+                    name: name,
+                    models: models,
+                    tokensPerAnswer: 24,
+                    tokenDelay: delay
+                )
+            )
+        }
         let hosts = [
-            LMStudioSimulator(
-                configuration: SimulatorConfiguration(
-                    name: "studio-a",
-                    models: [
-                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
-                        SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings, state: .loaded),
-                    ],
-                    tokensPerAnswer: 24,
-                    tokenDelay: delay
-                )
+            host(
+                "studio-a",
+                [
+                    SimulatedModel(id: qwen, state: .loaded, maxContextLength: 32768),
+                    SimulatedModel(id: "text-embedding-nomic-embed-text-v1.5", type: .embeddings, state: .loaded),
+                ]
             ),
-            LMStudioSimulator(
-                configuration: SimulatorConfiguration(
-                    name: "studio-b",
-                    models: [
-                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .notLoaded, maxContextLength: 32768),
-                        SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .loaded, maxContextLength: 131072),
-                    ],
-                    tokensPerAnswer: 24,
-                    tokenDelay: delay
-                )
+            host(
+                "studio-b",
+                [
+                    SimulatedModel(id: qwen, state: .notLoaded, maxContextLength: 32768),
+                    SimulatedModel(id: llama, state: .loaded, maxContextLength: 131072),
+                ]
             ),
-            LMStudioSimulator(
-                configuration: SimulatorConfiguration(
-                    name: "studio-c",
-                    models: [
-                        SimulatedModel(id: "qwen2.5-7b-instruct", state: .loaded, maxContextLength: 32768),
-                        SimulatedModel(id: "meta-llama-3.1-8b-instruct", state: .notLoaded, maxContextLength: 131072),
-                    ],
-                    tokensPerAnswer: 24,
-                    tokenDelay: delay
-                )
+            host(
+                "studio-c",
+                [
+                    SimulatedModel(id: qwen, state: .loaded, maxContextLength: 32768),
+                    SimulatedModel(id: llama, state: .notLoaded, maxContextLength: 131072),
+                ]
             ),
         ]
         for host in hosts { try await host.start() }

@@ -66,53 +66,37 @@ final class OllaMetrics: RequestObserver, Sendable {
         let model = record.endpoint == nil ? "" : (record.model ?? "")
         let key = RequestKey(endpoint: endpoint, model: model, status: record.status)
         let (counter, duration, firstByte, midStream) = handles.withLockedValue { handles in
-            let counter =
-                handles.requests[key]
-                ?? {
-                    let made = registry.makeCounter(
-                        name: "olla_requests_total",
-                        labels: [("endpoint", endpoint), ("model", model), ("status", String(record.status))],
-                        help: "Requests by endpoint, model and status"
-                    )
-                    handles.requests[key] = made
-                    return made
-                }()
-            let duration =
-                handles.durations[endpoint]
-                ?? {
-                    let made = registry.makeDurationHistogram(
-                        name: "olla_request_duration_seconds",
-                        labels: [("endpoint", endpoint)],
-                        buckets: Self.durationBuckets,
-                        help: "Time from a request's arrival to the end of its answer"
-                    )
-                    handles.durations[endpoint] = made
-                    return made
-                }()
-            var firstByte: DurationHistogram?
-            var midStream: Counter?
-            if !endpoint.isEmpty {
-                firstByte =
-                    handles.firstByte[endpoint]
-                    ?? {
-                        let made = registry.makeDurationHistogram(
-                            name: "olla_time_to_first_byte_seconds",
-                            labels: [("endpoint", endpoint)],
-                            buckets: Self.durationBuckets,
-                            help: "Time from a request's arrival to the host's response head"
-                        )
-                        handles.firstByte[endpoint] = made
-                        return made
-                    }()
-                if record.outcome == .upstreamFailedMidStream {
-                    midStream = Self.counter(
-                        in: &handles.midStream,
-                        endpoint: endpoint,
-                        registry: registry,
-                        name: "olla_midstream_failures_total",
-                        help: "Answers cut because the host failed after bytes reached the client"
-                    )
-                }
+            let counter = Self.handle(in: &handles.requests, key) {
+                registry.makeCounter(
+                    name: "olla_requests_total",
+                    labels: [("endpoint", endpoint), ("model", model), ("status", String(record.status))],
+                    help: "Requests by endpoint, model and status"
+                )
+            }
+            let duration = Self.handle(in: &handles.durations, endpoint) {
+                registry.makeDurationHistogram(
+                    name: "olla_request_duration_seconds",
+                    labels: [("endpoint", endpoint)],
+                    buckets: Self.durationBuckets,
+                    help: "Time from a request's arrival to the end of its answer"
+                )
+            }
+            guard !endpoint.isEmpty else { return (counter, duration, nil as DurationHistogram?, nil as Counter?) }
+            let firstByte = Self.handle(in: &handles.firstByte, endpoint) {
+                registry.makeDurationHistogram(
+                    name: "olla_time_to_first_byte_seconds",
+                    labels: [("endpoint", endpoint)],
+                    buckets: Self.durationBuckets,
+                    help: "Time from a request's arrival to the host's response head"
+                )
+            }
+            guard record.outcome == .upstreamFailedMidStream else { return (counter, duration, firstByte, nil) }
+            let midStream = Self.handle(in: &handles.midStream, endpoint) {
+                registry.makeCounter(
+                    name: "olla_midstream_failures_total",
+                    labels: [("endpoint", endpoint)],
+                    help: "Answers cut because the host failed after bytes reached the client"
+                )
             }
             return (counter, duration, firstByte, midStream)
         }
@@ -132,28 +116,27 @@ final class OllaMetrics: RequestObserver, Sendable {
 
     func requestFailedOver(requestID: String, from endpoint: String, reason: String) {
         let counter = handles.withLockedValue { handles in
-            Self.counter(
-                in: &handles.failovers,
-                endpoint: endpoint,
-                registry: registry,
-                name: "olla_failovers_total",
-                help: "Requests moved to another host, by the host that failed"
-            )
+            Self.handle(in: &handles.failovers, endpoint) {
+                registry.makeCounter(
+                    name: "olla_failovers_total",
+                    labels: [("endpoint", endpoint)],
+                    help: "Requests moved to another host, by the host that failed"
+                )
+            }
         }
         counter.increment()
     }
 
-    private static func counter(
-        in cache: inout [String: Counter],
-        endpoint: String,
-        registry: PrometheusCollectorRegistry,
-        name: String,
-        help: String
-    ) -> Counter {
-        if let counter = cache[endpoint] { return counter }
-        let counter = registry.makeCounter(name: name, labels: [("endpoint", endpoint)], help: help)
-        cache[endpoint] = counter
-        return counter
+    /// The handle cached under `key`, made (registered) the first time only.
+    private static func handle<Key: Hashable, Handle>(
+        in cache: inout [Key: Handle],
+        _ key: Key,
+        make: () -> Handle
+    ) -> Handle {
+        if let handle = cache[key] { return handle }
+        let handle = make()
+        cache[key] = handle
+        return handle
     }
 
     /// The exposition text, with the gauges read from the routing table now.
@@ -172,29 +155,21 @@ final class OllaMetrics: RequestObserver, Sendable {
             }
             for endpoint in snapshot.endpoints {
                 let name = endpoint.name
-                let inFlight =
-                    handles.inFlight[name]
-                    ?? {
-                        let made = registry.makeGauge(
-                            name: "olla_in_flight_requests",
-                            labels: [("endpoint", name)],
-                            help: "Requests sent to the host and not finished"
-                        )
-                        handles.inFlight[name] = made
-                        return made
-                    }()
+                let inFlight = Self.handle(in: &handles.inFlight, name) {
+                    registry.makeGauge(
+                        name: "olla_in_flight_requests",
+                        labels: [("endpoint", name)],
+                        help: "Requests sent to the host and not finished"
+                    )
+                }
                 inFlight.set(Double(endpoint.inFlight.load(ordering: .relaxed)))
-                let up =
-                    handles.up[name]
-                    ?? {
-                        let made = registry.makeGauge(
-                            name: "olla_endpoint_up",
-                            labels: [("endpoint", name)],
-                            help: "1 when the endpoint is healthy and routed, 0 otherwise"
-                        )
-                        handles.up[name] = made
-                        return made
-                    }()
+                let up = Self.handle(in: &handles.up, name) {
+                    registry.makeGauge(
+                        name: "olla_endpoint_up",
+                        labels: [("endpoint", name)],
+                        help: "1 when the endpoint is healthy and routed, 0 otherwise"
+                    )
+                }
                 up.set(endpoint.status.isRoutable ? 1.0 : 0.0)
             }
         }
