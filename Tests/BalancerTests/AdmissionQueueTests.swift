@@ -41,6 +41,39 @@ import Testing
         #expect(a.inFlight.load(ordering: .relaxed) == 1)
     }
 
+    @Test func slotFreedByAFinishingRequestGoesToTheFirstWaiterNotToANewArrival() {
+        let table = healthyTable([endpoint("a", maxConcurrency: 1)], models: ["a": model])
+        let set = table.candidates("m")!
+        let a = table.snapshot.endpoints[0]
+        #expect(table.choose("m") == "a")
+        let grants = Grants()
+        _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("waiting"))
+        table.release(a, outcome: nil)
+        // The slot went to the waiter as it was freed: at no moment could a new request take it.
+        #expect(grants.all == ["waiting@a"])
+        #expect(a.inFlight.load(ordering: .relaxed) == 1)
+        #expect(table.queue.count == 0)
+        #expect(table.choose("m") == nil)
+    }
+
+    @Test func slotOfAHostThatWentDownIsNotHandedToAWaiter() {
+        let table = healthyTable(
+            [endpoint("a", maxConcurrency: 1), endpoint("b", maxConcurrency: 1)],
+            models: ["a": model, "b": model]
+        )
+        let set = table.candidates("m")!
+        let a = table.snapshot.endpoint(named: "a")!
+        #expect(table.choose("m") != nil)
+        #expect(table.choose("m") != nil)
+        let grants = Grants()
+        _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("waiting"))
+        table.setStatus(.offline, of: a)
+        table.release(a, outcome: nil)
+        #expect(grants.all.isEmpty)
+        #expect(a.inFlight.load(ordering: .relaxed) == 0)
+        #expect(table.queue.count == 1)
+    }
+
     @Test func queueIsBoundedByMaxQueue() {
         let table = healthyTable([endpoint("a", maxConcurrency: 1)], models: ["a": model], maxQueue: 2)
         let set = table.candidates("m")!

@@ -51,8 +51,7 @@ struct LineLogHandler: LogHandler {
             line += event.message.description
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 line += " \(key)="
-                let text = value.description
-                line += text.utf8.contains(UInt8(ascii: " ")) || text.isEmpty ? "\"\(text)\"" : text
+                line += Self.textValue(value.description)
             }
         case .json:
             line += "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"msg\":"
@@ -94,6 +93,18 @@ struct LineLogHandler: LogHandler {
     private static func pad(_ value: Int, _ width: Int) -> String {
         let text = String(value)
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+
+    /// A value of a text line (`key=value`): as it is when that is unambiguous, else quoted and escaped
+    /// like a JSON string, so that a client's text (a model name, a path) can neither break the line nor
+    /// forge a field.
+    static func textValue(_ text: String) -> String {
+        let plain =
+            !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                byte > 0x20 && byte != 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+            }
+        return plain ? text : jsonString(text)
     }
 
     static func jsonString(_ text: String) -> String {

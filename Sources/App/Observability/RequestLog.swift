@@ -55,13 +55,7 @@ struct RequestLog: RequestObserver {
                 line += " "
                 line += key.description
                 line += "="
-                if value.isEmpty || value.utf8.contains(UInt8(ascii: " ")) {
-                    line += "\""
-                    line += value
-                    line += "\""
-                } else {
-                    line += value
-                }
+                line += LineLogHandler.textValue(value)
             }
         }
         if json {

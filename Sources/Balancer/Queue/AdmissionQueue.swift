@@ -82,6 +82,16 @@ public final class AdmissionQueue: Sendable {
         pending.load(ordering: .sequentiallyConsistent) > 0
     }
 
+    /// Gives a slot that a finishing request frees on `endpoint` straight to the first waiter that may use
+    /// that host, so that a request arriving at the same moment cannot take it ahead of the queue.
+    /// - Returns: whether a waiter took it; the slot then stays taken, for that waiter.
+    func handOver(slotOf endpoint: EndpointRuntime) -> Bool {
+        guard let (entry, placement) = state.withLockedValue({ $0.takeFirst(usable: endpoint) }) else { return false }
+        pending.wrappingDecrement(ordering: .sequentiallyConsistent)
+        entry.waiter(placement)
+        return true
+    }
+
     /// Grants slots to waiters, in order, for as long as `acquire` finds room.
     func drain(acquire: (CandidateSet, EndpointSet) -> Placement?) {
         let granted = state.withLockedValue { queue in

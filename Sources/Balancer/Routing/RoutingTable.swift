@@ -218,7 +218,10 @@ public final class RoutingTable: Sendable {
     /// per request, and records how the request went.
     public func release(_ endpoint: EndpointRuntime, outcome: RequestOutcome?) {
         if let outcome { endpoint.record(outcome) }
+        // Handed over under the queue's lock, the slot is never free while a waiter could use it (FIFO).
+        if queue.hasWaiters, queue.handOver(slotOf: endpoint) { return }
         endpoint.releaseSlot()
+        // A waiter that queued between the hand-over and the release still gets the slot.
         if queue.hasWaiters { drainQueue() }
     }
 

@@ -546,7 +546,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             }
             headers.add(name: "X-Olla-Backend-Type", value: placement.endpoint.configuration.type.rawValue)
         } else if let model = fields.model {
-            headers.add(name: "X-Olla-Model", value: model)
+            // The client's own string (no host was chosen): echoed only when it cannot forge a header.
+            if HeaderRules.isSafeEcho(model) { headers.add(name: "X-Olla-Model", value: model) }
             headers.add(name: "X-Olla-Backend-Type", value: EndpointType.lmStudio.rawValue)
         }
         let elapsed = timeToHead ?? (NIODeadline.now() - receivedAt).nanoseconds

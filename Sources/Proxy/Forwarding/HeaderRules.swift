@@ -33,6 +33,12 @@ enum HeaderRules {
         }
     }
 
+    /// Whether text from a request body may be echoed in a response header: at most 256 bytes and no control
+    /// characters. A JSON string can hold an escaped CR or LF, and outbound headers are not validated.
+    static func isSafeEcho(_ value: String) -> Bool {
+        value.utf8.count <= 256 && value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+    }
+
     /// Names listed in a `Connection` header, which are hop-by-hop for this message only.
     static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
         var names: [String] = []

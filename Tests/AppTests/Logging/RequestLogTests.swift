@@ -39,6 +39,15 @@ import Testing
         #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "#, options: .regularExpression) != nil)
     }
 
+    @Test func textLineEscapesWhatAClientSentSoThatItStaysOneLine() {
+        var hostile = record
+        hostile.model = "x\nfake info request id=forged \"q\" \\"
+        hostile.endpoint = nil
+        let line = RequestLog.line(hostile, format: .text)
+        #expect(line.split(separator: "\n").count == 1)
+        #expect(line.contains(#" model="x\nfake info request id=forged \"q\" \\" path="#))
+    }
+
     @Test func jsonLineParsesWithEveryField() throws {
         var cut = record
         cut.outcome = .upstreamFailedMidStream
