@@ -202,6 +202,7 @@ final class OllaApplication: Sendable {
         }
         let changes = table.apply(configuration)
         health.reconcile()
+        services.closeIdleUpstreamConnections(to: changes.retired)
         let added = changes.added.map(\.name)
         let removed = changes.removed.map(\.name)
         reloads.withLockedValue { $0.count += 1 }

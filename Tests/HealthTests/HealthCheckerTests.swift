@@ -166,6 +166,37 @@ import Testing
         }
     }
 
+    /// DESIGN.md 6.3: one interval after the first failure, then 2 and 4 intervals while it keeps failing.
+    @Test func failingHostIsProbedWithExponentialBackOff() async throws {
+        let configuration = SimulatorConfiguration(name: "a", faults: SimulatorFaults(modelsStatus: 500))
+        try await withSimulators([configuration]) { simulators in
+            let host = simulators[0]
+            let table = RoutingTable(endpoints: [try endpoint("a", for: host)])
+            try await withHealthChecker(table) { _, _ in
+                let clock = ContinuousClock()
+                var probedAt: [ContinuousClock.Instant] = []
+                var seen = 0
+                // Four probes: at start-up, then after 1, 2 and 4 intervals (7 s in all).
+                try await waitUntil("four probes", within: .seconds(7) + slack * 2) {
+                    let count = host.stats.requestsByRoute["GET /v1/models"] ?? 0
+                    if count > seen {
+                        seen = count
+                        probedAt.append(clock.now)
+                    }
+                    return probedAt.count >= 4
+                }
+                #expect(try table.runtime("a").status == .unhealthy)
+                let gaps = zip(probedAt, probedAt.dropFirst()).map { $1 - $0 }
+                let expected: [Duration] = [testInterval, testInterval * 2, testInterval * 4]
+                for (gap, wanted) in zip(gaps, expected) {
+                    // Polled every 20 ms; a probe can start late on a busy machine, never early.
+                    #expect(gap >= wanted - .milliseconds(100), "gaps \(gaps), expected \(expected)")
+                    #expect(gap <= wanted + slack, "gaps \(gaps), expected \(expected)")
+                }
+            }
+        }
+    }
+
     @Test func httpErrorFromModelListingMarksHostUnhealthy() async throws {
         let configuration = SimulatorConfiguration(name: "a", faults: SimulatorFaults(modelsStatus: 500))
         try await withSimulators([configuration]) { simulators in

@@ -13,17 +13,36 @@ public final class EndpointRuntime: Sendable {
 
     private let statusValue: ManagedAtomic<EndpointStatus>
     /// Requests sent to this host and not finished yet (including those handed over from the queue).
-    public let inFlight = ManagedAtomic<Int>(0)
-    let finishedRequests = ManagedAtomic<Int>(0)
-    let failedRequests = ManagedAtomic<Int>(0)
+    public let inFlight: ManagedAtomic<Int>
+    let finishedRequests: ManagedAtomic<Int>
+    let failedRequests: ManagedAtomic<Int>
     /// Sum of the time to the response head of finished requests, in microseconds.
-    let latencyMicroseconds = ManagedAtomic<Int>(0)
-    private let healthReport = NIOLockedValueBox(HealthReport())
+    let latencyMicroseconds: ManagedAtomic<Int>
+    private let healthReport: NIOLockedValueBox<HealthReport>
 
     public init(configuration: EndpointConfiguration, ordinal: Int, status: EndpointStatus = .unknown) {
         self.configuration = configuration
         self.ordinal = ordinal
         self.statusValue = ManagedAtomic(status)
+        self.inFlight = ManagedAtomic(0)
+        self.finishedRequests = ManagedAtomic(0)
+        self.failedRequests = ManagedAtomic(0)
+        self.latencyMicroseconds = ManagedAtomic(0)
+        self.healthReport = NIOLockedValueBox(HealthReport())
+    }
+
+    /// The runtime of the same host (same name and URL) under changed settings, after a reload: it starts with
+    /// the health of `previous` and shares its request counters, so requests still in flight there count
+    /// against this one's `max_concurrency` and release their slots here.
+    public init(configuration: EndpointConfiguration, succeeding previous: EndpointRuntime) {
+        self.configuration = configuration
+        self.ordinal = previous.ordinal
+        self.statusValue = ManagedAtomic(previous.status)
+        self.inFlight = previous.inFlight
+        self.finishedRequests = previous.finishedRequests
+        self.failedRequests = previous.failedRequests
+        self.latencyMicroseconds = previous.latencyMicroseconds
+        self.healthReport = NIOLockedValueBox(previous.health)
     }
 
     public var name: String { configuration.name }

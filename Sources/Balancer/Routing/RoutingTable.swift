@@ -86,15 +86,18 @@ public final class RoutingTable: Sendable {
         public var added: [EndpointRuntime]
         public var removed: [EndpointRuntime]
         public var kept: [EndpointRuntime]
+        /// Runtimes no longer in the snapshot: those of removed hosts, and those replaced by a successor for
+        /// changed settings. Nothing new is sent to them; their idle connections can go.
+        public var retired: [EndpointRuntime]
     }
 
     /// Switches to a new configuration (reload). Endpoints with the same name, URL and settings keep their
-    /// runtime (health, models, counters); changed or new ones start `unknown` and are routed once probed,
-    /// except that an endpoint whose URL did not change keeps its health and models. Removed endpoints are
-    /// marked offline; requests already sent to them finish.
+    /// runtime (health, models, counters); new ones start `unknown` and are routed once probed; one whose
+    /// settings changed but not its URL gets a successor runtime with its health, models and counters.
+    /// Removed endpoints are marked offline; requests already sent to them finish.
     public func apply(_ configuration: OllaConfiguration) -> Changes {
         let changes = state.withLockedValue { state -> Changes in
-            var changes = Changes(added: [], removed: [], kept: [])
+            var changes = Changes(added: [], removed: [], kept: [], retired: [])
             let old = Dictionary(state.endpoints.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
             var used = Set<Int>()
             var reserved = Set<Int>()
@@ -112,12 +115,7 @@ public final class RoutingTable: Sendable {
                     changes.kept.append(previous)
                     listings[endpoint.name] = state.listings[endpoint.name]
                 } else if let previous = old[endpoint.name], previous.configuration.url == endpoint.url {
-                    let runtime = EndpointRuntime(
-                        configuration: endpoint,
-                        ordinal: previous.ordinal,
-                        status: previous.status
-                    )
-                    runtime.updateHealth { $0 = previous.health }
+                    let runtime = EndpointRuntime(configuration: endpoint, succeeding: previous)
                     endpoints.append(runtime)
                     used.insert(previous.ordinal)
                     changes.kept.append(runtime)
@@ -136,6 +134,7 @@ public final class RoutingTable: Sendable {
                     changes.removed.append(runtime)
                 }
                 runtime.setStatus(.offline)
+                changes.retired.append(runtime)
             }
             state.configuration = configuration
             queue.setCapacity(configuration.proxy.maxQueue)

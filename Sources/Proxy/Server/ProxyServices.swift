@@ -60,6 +60,15 @@ public final class ProxyServices: Sendable {
             confined.eventLoop.execute { confined.value.pool.closeIdle() }
         }
     }
+
+    /// Closes the idle upstream connections to these endpoints on every loop (a reload retired them, so
+    /// nothing will take those connections again).
+    public func closeIdleUpstreamConnections(to endpoints: [EndpointRuntime]) {
+        guard !endpoints.isEmpty else { return }
+        for confined in loops.values {
+            confined.eventLoop.execute { confined.value.pool.closeIdle(to: endpoints) }
+        }
+    }
 }
 
 /// What each event loop has of its own: keep-alive connections to hosts, and the sweep of timeouts.

@@ -74,12 +74,20 @@ final class UpstreamConnectionPool {
         idle.values.reduce(0) { $0 + $1.connections.count }
     }
 
-    /// Closes every idle connection (shutdown, reload that removed a host).
+    /// Closes every idle connection (shutdown).
     func closeIdle() {
         for (_, entry) in idle {
             for connection in entry.connections { connection.close() }
         }
         idle.removeAll()
+    }
+
+    /// Closes the idle connections to these endpoints (a reload removed or replaced them).
+    func closeIdle(to endpoints: [EndpointRuntime]) {
+        for endpoint in endpoints {
+            guard let entry = idle.removeValue(forKey: ObjectIdentifier(endpoint)) else { continue }
+            for connection in entry.connections { connection.close() }
+        }
     }
 
     private func forget(_ connection: UpstreamConnection, key: ObjectIdentifier) {

@@ -72,15 +72,69 @@ import Testing
         }
     }
 
+    /// Two hosts share a model, loaded on one of them only; a third host's model disappears while it is down.
+    @Test func listingsMergeHealthyHostsWithOneEntryPerModelAndEveryField() async throws {
+        let hosts = [
+            simHost("a", models: [SimulatedModel(id: "shared", state: .notLoaded, maxContextLength: 4096)]),
+            simHost("b", models: [SimulatedModel(id: "shared", state: .loaded, maxContextLength: 4096)]),
+            simHost("c", models: [SimulatedModel(id: "only-on-c")]),
+        ]
+        try await OllaHarness.with(hosts: hosts) { olla in
+            let openAI = try await olla.request(.GET, "/olla/lmstudio/v1/models").json()
+            #expect(openAI["object"] as? String == "list")
+            let data = try #require(openAI["data"] as? [[String: Any]])
+            #expect(data.compactMap { $0["id"] as? String }.sorted() == ["only-on-c", "shared"])
+            let shared = try #require(data.first { $0["id"] as? String == "shared" })
+            #expect(shared["object"] as? String == "model")
+            #expect(shared["created"] is Int)
+            #expect(shared["owned_by"] is String)
+            #expect((shared["permission"] as? [Any])?.isEmpty == true)
+            #expect(shared["root"] as? String == "shared")
+            #expect(shared["parent"] is NSNull)
+            #expect(shared["max_context_length"] as? Int == 4096)
+
+            let v0 = try await olla.request(.GET, "/olla/lmstudio/api/v0/models").json()
+            let entries = try #require(v0["data"] as? [[String: Any]])
+            #expect(entries.filter { $0["id"] as? String == "shared" }.count == 1)
+            let merged = try #require(entries.first { $0["id"] as? String == "shared" })
+            #expect(merged["state"] as? String == "loaded", "loaded on one healthy host is loaded")
+            for key in ["object", "type", "publisher", "arch", "compatibility_type", "quantization"] {
+                #expect(merged[key] != nil, "\(key) in \(merged)")
+            }
+            #expect(merged["max_context_length"] as? Int == 4096)
+            let legacy = try #require(v0["models"] as? [[String: Any]])
+            #expect(legacy.compactMap { $0["id"] as? String }.sorted() == ["only-on-c", "shared"])
+
+            // b, the host where it is loaded, goes down: still listed (a has it), now not loaded.
+            try await olla.host("b").updateFaults { $0.refuseConnections = true }
+            try await olla.host("c").updateFaults { $0.refuseConnections = true }
+            try await olla.waitUntil("b and c are out of rotation") {
+                !olla.endpoint("b").status.isRoutable && !olla.endpoint("c").status.isRoutable
+            }
+            let after = try await olla.request(.GET, "/olla/lmstudio/v1/models").json()
+            let afterIDs = (after["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(afterIDs == ["shared"], "a model only on a host that is down is not listed")
+            let afterV0 = try await olla.request(.GET, "/olla/lmstudio/api/v0/models").json()
+            let alone = try #require((afterV0["data"] as? [[String: Any]])?.first)
+            #expect((afterV0["data"] as? [[String: Any]])?.count == 1)
+            #expect(alone["state"] as? String == "not-loaded")
+        }
+    }
+
     @Test func wrongMethodIs405AndUnknownRouteIs404InTheEnvelope() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
-            let wrong = try await olla.request(.GET, "/olla/lmstudio/v1/chat/completions")
-            #expect(wrong.status == .methodNotAllowed)
-            #expect(try (wrong.json()["error"] as? [String: Any])?["code"] as? String == "method_not_allowed")
-            #expect(wrong.headers.first(name: "X-Olla-Request-ID") != nil)
-
-            let postModels = try await olla.post("/olla/lm-studio/v1/models", json: "{}")
-            #expect(postModels.status == .methodNotAllowed)
+            for prefix in OllaRouter.prefixes {
+                for path in ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"] {
+                    let wrong = try await olla.request(.GET, prefix + path)
+                    #expect(wrong.status == .methodNotAllowed, "GET \(prefix)\(path)")
+                    #expect(try (wrong.json()["error"] as? [String: Any])?["code"] as? String == "method_not_allowed")
+                    #expect(wrong.headers.first(name: "X-Olla-Request-ID") != nil)
+                }
+                for path in ["/v1/models", "/api/v0/models"] {
+                    let postModels = try await olla.post(prefix + path, json: "{}")
+                    #expect(postModels.status == .methodNotAllowed, "POST \(prefix)\(path)")
+                }
+            }
 
             for path in ["/nope", "/olla/unknown", "/internal/nothing"] {
                 let missing = try await olla.request(.GET, path)

@@ -44,6 +44,9 @@ import Testing
             #expect(preferred.status == .offline)
             #expect(preferred.statistics.requestCount == 2)
             #expect(preferred.statistics.successRate == 0.5)
+            // The failed try gave its slot back: no count leaks on either host.
+            #expect(preferred.inFlight.load(ordering: .relaxed) == 0)
+            #expect(olla.endpoint("backup").inFlight.load(ordering: .relaxed) == 0)
         }
     }
 
@@ -106,6 +109,43 @@ import Testing
             )
             #expect(error["type"] as? String == "upstream_error")
             #expect(events.count == 4)
+            #expect(olla.endpoint("preferred").inFlight.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    /// Without chunked framing (an HTTP/1.0 client) there is no way to add an event: the answer is cut by
+    /// closing the connection, with neither `[DONE]` nor a made-up ending.
+    @Test func plainAnswerCutMidwayIsCutByClosingTheConnection() async throws {
+        try await withTwoHosts(tokens: 10, tokenDelay: .milliseconds(20)) { olla in
+            try await olla.host("preferred").updateFaults { $0.dropAfterChunks = 3 }
+            let body = chatBody("m", stream: true)
+            let received = try await RawHTTPConnection.exchange(
+                port: olla.port,
+                "POST /olla/lmstudio/v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            )
+            #expect(received.hasPrefix("HTTP/1.0 200"), "\(received.prefix(200))")
+            #expect(received.contains("X-Olla-Endpoint: preferred"))
+            #expect(received.contains("data: "), "the chunks sent before the cut reached the client")
+            #expect(!received.contains("[DONE]"))
+            #expect(!received.contains("upstream_error"))
+            #expect(olla.endpoint("preferred").inFlight.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    /// Kept-alive connections to a host are reused: ten requests one after another need one or two new
+    /// connections (olla has an event loop per core, each with its own pool), not ten.
+    @Test func upstreamConnectionsAreKeptAliveAndReused() async throws {
+        try await withTwoHosts { olla in
+            #expect(try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m")).status == .ok)
+            let before = olla.host("preferred").stats.connectionsAccepted
+            for _ in 0..<10 {
+                let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m"))
+                #expect(answer.headers.first(name: "X-Olla-Endpoint") == "preferred")
+            }
+            let opened = olla.host("preferred").stats.connectionsAccepted - before
+            #expect(opened <= 2, "\(opened) new connections for 10 requests")
+            #expect(olla.host("preferred").stats.requestsByRoute["POST /v1/chat/completions"] == 11)
         }
     }
 }

@@ -54,7 +54,8 @@ struct SoakTests {
             let tally = Tally()
             let clock = ContinuousClock()
             let end = clock.now.advanced(by: .seconds(20))
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            async let kills = Self.disturb(olla, until: end)
+            await withTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {
                     group.addTask {
                         var turn = 0
@@ -65,27 +66,40 @@ struct SoakTests {
                         }
                     }
                 }
-                group.addTask {
-                    try await Self.disturb(olla, until: end)
-                }
-                try await group.waitForAll()
             }
+            let killTurns = try await kills
             let counts = tally.counts
-            print("soak: \(counts) failed_host_attempts=\(Self.failedAttempts(olla))")
+            let metrics = try PrometheusExposition(parsing: try await olla.request(.GET, "/internal/metrics").text)
+            let failovers = olla.hosts.reduce(0) { total, host in
+                total + Int(metrics.value("olla_failovers_total", ["endpoint": host.name]) ?? 0)
+            }
+            print("soak: \(counts) failovers=\(failovers) kill_turns=\(killTurns)")
             #expect(counts.requests > 200)
             #expect(counts.failures.isEmpty, "\(counts.failures.prefix(5))")
             #expect(counts.served + counts.cutMidStream == counts.requests)
+            // The faults did reach requests, and olla saved them: a fault injection that did nothing would
+            // pass the checks above too.
+            #expect(failovers > 0)
+            // Only a kill cuts answers already under way, at most one per worker each time.
+            #expect(counts.cutMidStream <= killTurns * 8, "\(counts.cutMidStream) cut in \(killTurns) kills")
+            for host in olla.hosts {
+                #expect(olla.endpoint(host.name).inFlight.load(ordering: .relaxed) == 0, "\(host.name) leaks a slot")
+            }
         }
     }
 
     /// Faults in turns on one host at a time, each for about a second and a half, with recovery between.
-    static func disturb(_ olla: OllaHarness, until end: ContinuousClock.Instant) async throws {
+    /// - Returns: how many turns killed a host (connections refused and open ones closed).
+    static func disturb(_ olla: OllaHarness, until end: ContinuousClock.Instant) async throws -> Int {
         let clock = ContinuousClock()
+        var kills = 0
         var turn = 0
         while clock.now < end.advanced(by: .seconds(-2)) {
             let host = olla.hosts[turn % olla.hosts.count]
             switch turn % 3 {
-            case 0: try await host.updateFaults { $0.refuseConnections = true }
+            case 0:
+                try await host.updateFaults { $0.refuseConnections = true }
+                kills += 1
             case 1: try await host.updateFaults { $0.hang = .inference }
             default: try await host.updateFaults { $0.errorStatus = 503 }
             }
@@ -94,6 +108,7 @@ struct SoakTests {
             try await Task.sleep(for: .milliseconds(700))
             turn += 1
         }
+        return kills
     }
 
     static func send(_ olla: OllaHarness, streamed: Bool, tally: Tally) async {
@@ -125,13 +140,6 @@ struct SoakTests {
             }
         } catch {
             tally.update { $0.failures.append("transport: \(error)") }
-        }
-    }
-
-    static func failedAttempts(_ olla: OllaHarness) -> Int {
-        olla.table.snapshot.endpoints.reduce(0) { total, endpoint in
-            let statistics = endpoint.statistics
-            return total + Int((Double(statistics.requestCount) * (1 - statistics.successRate)).rounded())
         }
     }
 }

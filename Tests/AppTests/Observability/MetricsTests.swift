@@ -86,6 +86,43 @@ import Testing
     }
 }
 
+extension MetricsTests {
+    @Test func midStreamFailuresAndTheQueueAreCounted() async throws {
+        let hosts = [
+            simHost("studio-a", models: [SimulatedModel(id: Self.model)], tokens: 10, tokenDelay: .milliseconds(50))
+        ]
+        try await OllaHarness.with(hosts: hosts) { configuration, _ in
+            configuration.endpoints[0].maxConcurrency = 1
+        } _: { olla in
+            // One request holds the only slot; a second one waits in the queue meanwhile.
+            async let running = Self.chat(olla)
+            try await olla.waitUntil("one request runs") {
+                olla.endpoint("studio-a").inFlight.load(ordering: .relaxed) == 1
+            }
+            async let waiting = Self.chat(olla)
+            try await olla.waitUntil("the queue gauge shows the waiting request") {
+                try await Self.scrape(olla).value("olla_queue_depth", [:]) == 1
+            }
+            #expect(try await running.status == .ok)
+            #expect(try await waiting.status == .ok)
+            let queued = try await Self.scrape(olla)
+            #expect(queued.value("olla_queue_depth", [:]) == 0)
+            #expect(queued.types["olla_queue_wait_seconds"] == "histogram")
+            #expect((queued.value("olla_queue_wait_seconds_count", [:]) ?? 0) >= 2)
+
+            try await olla.host("studio-a").updateFaults { $0.dropAfterChunks = 2 }
+            let cut = try await olla.stream(
+                "/olla/lmstudio/v1/chat/completions",
+                json: chatBody(Self.model, stream: true)
+            )
+            #expect(!cut.events.contains("[DONE]"))
+            let after = try await Self.scrape(olla)
+            #expect(after.value("olla_midstream_failures_total", ["endpoint": "studio-a"]) == 1)
+            #expect(after.types["olla_midstream_failures_total"] == "counter")
+        }
+    }
+}
+
 /// The parser itself: a checker that accepts everything would make the test above pass for nothing.
 @Suite(.endToEnd) struct PrometheusExpositionTests {
     static let valid = """

@@ -155,6 +155,18 @@ import Testing
         }
     }
 
+    @Test func hostWithAMalformedModelListIsUnhealthyWithTheReason() async throws {
+        try await OllaHarness.with(hosts: Self.hosts) { olla in
+            try await olla.host("studio-b").updateFaults { $0.modelsMalformed = true }
+            try await olla.waitUntil("studio-b is reported unhealthy") {
+                try await Self.endpointStatus(olla).byName["studio-b"]?["status"] as? String == "unhealthy"
+            }
+            let b = try #require(try await Self.endpointStatus(olla).byName["studio-b"])
+            #expect(b["last_error"] as? String == "model list from /api/v0/models is not valid JSON", "\(b)")
+            #expect(b["model_count"] as? Int == 2, "the models it listed before stay known")
+        }
+    }
+
     @Test func summaryAndModelStatusHaveOllasShapes() async throws {
         try await OllaHarness.with(hosts: Self.hosts) { olla in
             _ = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("meta-llama-3.1-8b-instruct"))

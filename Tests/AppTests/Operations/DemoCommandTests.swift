@@ -62,6 +62,12 @@ import Testing
                 // studio-c (50).
                 #expect(endpoint == "studio-b", "failover follows priority before loaded state")
 
+                demo.type("revive studio-a")
+                try await OllaHarness.waitUntil("studio-a answers again", timeout: .seconds(10)) {
+                    try await Self.chat(base).headers.first(name: "X-Olla-Endpoint") == "studio-a"
+                }
+                #expect(demo.output.contains("studio-a is back"))
+
                 demo.type("quit")
                 let status = try await demo.waitForExit(timeout: .seconds(10))
                 #expect(status == 0, "\(demo.errorOutput)")
