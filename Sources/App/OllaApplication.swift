@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Proxy
 import ServiceLifecycle
 import UnixSignals
@@ -91,7 +92,14 @@ final class OllaApplication: Sendable {
         let observer = ObserverFanOut(
             observers: [RequestLog(logger: logger, direct: logOutput), metrics] + extraObservers
         )
-        let services = ProxyServices(table: table, router: router, observer: observer, eventLoopGroup: eventLoopGroup)
+        let tls = try UpstreamTLS.configuration(environment: source.environment)
+        let services = ProxyServices(
+            table: table,
+            router: router,
+            observer: observer,
+            eventLoopGroup: eventLoopGroup,
+            tlsContext: try NIOSSLContext(configuration: tls)
+        )
         statusRoutes.connectionCount.withLockedValue { $0 = { services.openConnections } }
         let server = try await HTTPServer.bind(
             host: configuration.server.host,
@@ -104,6 +112,7 @@ final class OllaApplication: Sendable {
         var probeClient = HealthChecker.httpClientConfiguration
         let longestCheck = configuration.endpoints.map(\.checkTimeout).max() ?? .seconds(2)
         probeClient.timeout.connect = .init(min(max(longestCheck, .seconds(1)), .seconds(10)))
+        probeClient.tlsConfiguration = tls
         let httpClient = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: probeClient)
         let health = HealthChecker(table: table, httpClient: httpClient, logger: logger)
         let application = OllaApplication(

@@ -68,10 +68,10 @@ public final class LMStudioSimulator: Sendable {
     /// The port of the control-only listener, when the configuration asked for one.
     public var controlPort: Int? { state.controlPort }
 
-    /// The URL of the host, e.g. `http://127.0.0.1:1234`.
+    /// The URL of the host, e.g. `http://127.0.0.1:1234` (`https` when it has a certificate).
     public var baseURL: String {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-        return "http://\(host):\(port)"
+        return "\(configuration.tls == nil ? "http" : "https")://\(host):\(port)"
     }
 
     /// The faults switched on now.

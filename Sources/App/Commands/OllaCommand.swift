@@ -126,6 +126,8 @@ struct ServeOptions: ParsableArguments {
                 logger: logger,
                 logOutput: logOutput
             )
+        } catch let error as UpstreamTLS.TrustRootsError {
+            failAndExit(error.description)
         } catch {
             let server = source.applyingOverrides(loaded.configuration).server
             failAndExit("cannot listen on \(server.host):\(server.port): \(Self.describe(error))")

@@ -26,6 +26,8 @@ public struct SimulatorConfiguration: Sendable {
     /// When set, a second listener on this port (0 = any free one) serves only the `/_sim/*` control
     /// routes, and stays up while `refuseConnections` closes the main one.
     public var controlPort: Int?
+    /// When set, the main listener speaks https with this certificate (the control listener stays http).
+    public var tls: SimulatorTLS? = nil
 
     /// Creates a configuration; everything but the name has a default.
     public init(
@@ -54,5 +56,17 @@ public struct SimulatorConfiguration: Sendable {
         self.faults = faults
         self.maxBodySize = maxBodySize
         self.controlPort = controlPort
+    }
+}
+
+/// The certificate an https simulated host presents: PEM files, as a TLS-terminating proxy in front of LM Studio
+/// would have them.
+public struct SimulatorTLS: Sendable, Equatable {
+    public var certificateChainPath: String
+    public var privateKeyPath: String
+
+    public init(certificateChainPath: String, privateKeyPath: String) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
     }
 }

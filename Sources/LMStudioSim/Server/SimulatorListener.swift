@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Binds and closes the simulated host's listening sockets, one change at a time: start, the
 /// `refuseConnections` fault switched on (listener and every connection closed) or off (the same port
@@ -18,6 +19,8 @@ actor SimulatorListener {
     private var phase = Phase.idle
     private var mainChannel: (any Channel)?
     private var controlChannel: (any Channel)?
+    /// The https listener's context, made once at start.
+    private var tlsContext: NIOSSLContext?
 
     init(settings: SimulatorSettings, state: SimulatorState, group: any EventLoopGroup) {
         self.settings = settings
@@ -33,6 +36,13 @@ actor SimulatorListener {
         case .idle: break
         }
         state.port = settings.requestedPort
+        if let tls = settings.tls, tlsContext == nil {
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem))
+            )
+            tlsContext = try NIOSSLContext(configuration: configuration)
+        }
         state.setAcceptsConnections(true)
         do {
             if !state.faults.refuseConnections {
@@ -95,6 +105,7 @@ actor SimulatorListener {
     private func bind(port: Int, controlOnly: Bool) async throws -> any Channel {
         let settings = self.settings
         let state = self.state
+        let tls = controlOnly ? nil : tlsContext
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             // Binding the same port again after `refuseConnections` must not wait for TIME_WAIT.
@@ -110,6 +121,9 @@ actor SimulatorListener {
                             return
                         }
                         connectionID = id
+                    }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }
                     // The handlers write only well-formed headers, so outbound validation is skipped.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(

@@ -14,6 +14,7 @@ struct SimulatorSettings: Sendable {
     let limitsConcurrency: Bool
     let expectedAuthorization: String?
     let maxBodySize: Int
+    let tls: SimulatorTLS?
     /// `content-type: application/json` and `x-sim-host`.
     let jsonHeaders: HTTPHeaders
     /// The headers of a streamed answer.
@@ -36,6 +37,7 @@ struct SimulatorSettings: Sendable {
         limitsConcurrency = configuration.maxConcurrentRequests > 0
         expectedAuthorization = configuration.authToken.map { "Bearer \($0)" }
         maxBodySize = configuration.maxBodySize
+        tls = configuration.tls
         jsonHeaders = [
             "content-type": "application/json; charset=utf-8",
             "x-sim-host": configuration.name,

@@ -15,18 +15,20 @@ public final class ProxyServices: Sendable {
     let connections = ConnectionRegistry()
     private let loops: [ObjectIdentifier: LoopConfined<LoopResources>]
 
-    /// - Parameter eventLoopGroup: the loops the server runs on; each gets its own upstream pool.
+    /// - Parameters:
+    ///   - eventLoopGroup: the loops the server runs on; each gets its own upstream pool.
+    ///   - tlsContext: for `https://` hosts; one for the whole process, since building one is expensive and
+    ///     using one is thread-safe. Without it, connecting to an https host fails.
     public init(
         table: RoutingTable,
         router: any RequestRouter,
         observer: any RequestObserver,
-        eventLoopGroup: any EventLoopGroup
+        eventLoopGroup: any EventLoopGroup,
+        tlsContext: NIOSSLContext?
     ) {
         self.table = table
         self.router = router
         self.observer = observer
-        // One TLS context for the whole process: building one is expensive, using one is thread-safe.
-        let tlsContext = try? NIOSSLContext(configuration: .makeClientConfiguration())
         var loops: [ObjectIdentifier: LoopConfined<LoopResources>] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let resources = LoopResources(

@@ -63,6 +63,7 @@ final class OllaHarness: Sendable {
     static func with<Result>(
         hosts configurations: [SimulatorConfiguration],
         waitForHealthy: Bool = true,
+        environment: [String: String] = [:],
         configure: (inout OllaConfiguration, [LMStudioSimulator]) -> Void = { _, _ in },
         _ body: (OllaHarness) async throws -> Result
     ) async throws -> Result {
@@ -82,7 +83,7 @@ final class OllaHarness: Sendable {
         configuration.server.port = 0
         configuration.endpoints = hosts.map { endpoint(for: $0) }
         configure(&configuration, hosts)
-        let source = OllaApplication.ConfigurationSource(path: nil, host: nil, port: nil, environment: [:])
+        let source = OllaApplication.ConfigurationSource(path: nil, host: nil, port: nil, environment: environment)
         let application: OllaApplication
         do {
             application = try await OllaApplication.start(
