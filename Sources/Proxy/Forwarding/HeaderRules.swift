@@ -39,6 +39,12 @@ enum HeaderRules {
         value.utf8.count <= 256 && value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
     }
 
+    /// Whether a `Connection` value may name headers: anything but the plain `keep-alive` or `close` that
+    /// nearly every host and client sends. Only then is ``connectionOptions(_:)`` worth its cost.
+    static func mayNameHeaders(connection value: String) -> Bool {
+        !(value.equalsIgnoringASCIICase("keep-alive") || value.equalsIgnoringASCIICase("close"))
+    }
+
     /// Names listed in a `Connection` header, which are hop-by-hop for this message only.
     static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
         var names: [String] = []
