@@ -189,10 +189,20 @@ final class OllaApplication: Sendable {
     /// (DESIGN.md 6.6).
     @discardableResult
     func reload() -> ReloadOutcome {
+        // SIGHUP and the file watcher may ask at the same moment: one reload at a time.
+        reloading.withLock { reloadNow() }
+    }
+
+    private let reloading = NIOLock()
+
+    private func reloadNow() -> ReloadOutcome {
         guard let path = source.path else {
             logger.info("reload: no configuration file, nothing to re-read")
             return .unchanged
         }
+        // The version read now is the one the file watcher need not read again.
+        let modification = Self.modificationTime(of: path)
+        reloads.withLockedValue { $0.lastModification = modification }
         let result = ConfigurationLoader.load(contentsOfFile: path, environment: source.environment)
         for warning in result.warnings {
             logger.warning("reload: \(warning)")

@@ -56,6 +56,22 @@ import Testing
         }
     }
 
+    @Test func helpExplainsEveryOptionAndSubcommand() async throws {
+        try await withScratchDirectory { directory in
+            let run = try await OllaProcess.run(["--help"], in: directory)
+            #expect(run.status == 0)
+            for word in [
+                "--config", "--host", "--port", "--log-level", "--log-format", "OLLA_CONFIG_FILE", "validate", "models",
+                "demo",
+            ] {
+                #expect(run.stdout.contains(word), "\(word) in:\n\(run.stdout)")
+            }
+            let bad = try await OllaProcess.run(["--log-format", "xml"], in: directory)
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains("--log-format must be text or json"), "\(bad.stderr)")
+        }
+    }
+
     @Test func validateAcceptsAValidFileWithExit0() async throws {
         try await withScratchDirectory { directory in
             let file = directory.appendingPathComponent("endpoints.yaml")
