@@ -10,6 +10,10 @@ public final class EndpointRuntime: Sendable {
     /// Position of this endpoint in the snapshot that created it; stable for its lifetime, used as a
     /// compact key by selection (``EndpointSet``).
     public let ordinal: Int
+    /// The `Host` header and the `Authorization` value (when the endpoint has `auth`) of every request
+    /// forwarded to this host, made once rather than per request.
+    public let hostHeader: String
+    public let authorization: String?
 
     private let statusValue: ManagedAtomic<EndpointStatus>
     /// Requests sent to this host and not finished yet (including those handed over from the queue).
@@ -23,6 +27,8 @@ public final class EndpointRuntime: Sendable {
     public init(configuration: EndpointConfiguration, ordinal: Int, status: EndpointStatus = .unknown) {
         self.configuration = configuration
         self.ordinal = ordinal
+        self.hostHeader = configuration.url.hostHeader
+        self.authorization = configuration.auth?.authorizationHeaderValue
         self.statusValue = ManagedAtomic(status)
         self.inFlight = ManagedAtomic(0)
         self.finishedRequests = ManagedAtomic(0)
@@ -37,6 +43,8 @@ public final class EndpointRuntime: Sendable {
     public init(configuration: EndpointConfiguration, succeeding previous: EndpointRuntime) {
         self.configuration = configuration
         self.ordinal = previous.ordinal
+        self.hostHeader = configuration.url.hostHeader
+        self.authorization = configuration.auth?.authorizationHeaderValue
         self.statusValue = ManagedAtomic(previous.status)
         self.inFlight = previous.inFlight
         self.finishedRequests = previous.finishedRequests

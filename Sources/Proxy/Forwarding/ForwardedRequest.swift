@@ -273,9 +273,9 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         guard let placement else { return }
         let endpoint = placement.endpoint
         var headers = forwardedHeaders
-        headers.add(name: "Host", value: endpoint.configuration.url.hostHeader)
-        if let auth = endpoint.configuration.auth {
-            headers.add(name: "Authorization", value: auth.authorizationHeaderValue)
+        headers.add(name: "Host", value: endpoint.hostHeader)
+        if let authorization = endpoint.authorization {
+            headers.add(name: "Authorization", value: authorization)
         }
         let outgoing = bodyFor(placement)
         sentModelID = fields.model == nil ? nil : placement.modelID

@@ -368,6 +368,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     /// Called once the last part of the current response has been written: the next request may start.
     func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
+        let idleTimeout = snapshot?.configuration.server.idleTimeout
         head = nil
         decision = nil
         snapshot = nil
@@ -379,7 +380,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             return
         }
         state = .idle
-        armIdleTimer(context: context)
+        armIdleTimer(context: context, timeout: idleTimeout)
         handlePipelined(context: context)
     }
 
@@ -409,8 +410,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     // MARK: Timers and ids
 
-    private func armIdleTimer(context: ChannelHandlerContext) {
-        idleDeadline = .now() + services.table.snapshot.configuration.server.idleTimeout.timeAmount
+    /// - Parameter timeout: `server.idle_timeout` of the request just answered, when there was one; else the
+    ///   current configuration's is read.
+    private func armIdleTimer(context: ChannelHandlerContext, timeout: Duration? = nil) {
+        let timeout = timeout ?? services.table.snapshot.configuration.server.idleTimeout
+        idleDeadline = .now() + timeout.timeAmount
     }
 
     /// The sweeper's check: idle and read timeouts here, the forwarded request's own after.
