@@ -92,13 +92,13 @@ final class OllaApplication: Sendable {
         let observer = ObserverFanOut(
             observers: [RequestLog(logger: logger, direct: logOutput), metrics] + extraObservers
         )
-        let tls = try UpstreamTLS.configuration(environment: source.environment)
+        let (tls, tlsContext) = try UpstreamTLS.make(environment: source.environment, logger: logger)
         let services = ProxyServices(
             table: table,
             router: router,
             observer: observer,
             eventLoopGroup: eventLoopGroup,
-            tlsContext: try NIOSSLContext(configuration: tls)
+            tlsContext: tlsContext
         )
         statusRoutes.connectionCount.withLockedValue { $0 = { services.openConnections } }
         let server = try await HTTPServer.bind(

@@ -48,9 +48,15 @@ import Testing
         #expect(table.choose("m") == "a")
         let grants = Grants()
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("waiting"))
-        table.release(a, outcome: nil)
-        // The slot went to the waiter as it was freed: at no moment could a new request take it.
+        // The slot goes to the waiter without being freed: at no moment could a new request take it.
+        #expect(table.queue.handOver(slotOf: a))
         #expect(grants.all == ["waiting@a"])
+        #expect(a.inFlight.load(ordering: .relaxed) == 1)
+        #expect(!table.queue.handOver(slotOf: a), "nobody waits any more")
+        // And through release, which a finishing request calls.
+        _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("next"))
+        table.release(a, outcome: nil)
+        #expect(grants.all == ["waiting@a", "next@a"])
         #expect(a.inFlight.load(ordering: .relaxed) == 1)
         #expect(table.queue.count == 0)
         #expect(table.choose("m") == nil)

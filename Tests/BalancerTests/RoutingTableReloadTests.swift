@@ -17,7 +17,8 @@ import Testing
         #expect(changes.kept.map(\.name) == ["a"] && changes.added.isEmpty && changes.removed.isEmpty)
         #expect(changes.retired.count == 1 && changes.retired[0] === before)
         // The request sent before the reload still counts: one more fits under the new limit, not two.
-        #expect(after.status == .healthy && before.status == .offline)
+        #expect(after.status == .healthy && before.status == .healthy)
+        #expect(before.isRetired && !after.isRetired)
         #expect(after.inFlight.load(ordering: .relaxed) == 1)
         #expect(table.choose("m") == "a")
         #expect(table.choose("m") == nil)
@@ -36,5 +37,31 @@ import Testing
         #expect(changes.added.map(\.name) == ["c"])
         #expect(table.snapshot.endpoint(named: "c")?.status == .unknown)
         for _ in 0..<4 { #expect(table.choose("m") == "a") }
+    }
+
+    @Test func requestQueuedBeforeAReloadGetsTheHostsNextFreeSlot() {
+        let table = healthyTable([endpoint("a", maxConcurrency: 1)], models: ["a": model])
+        let before = table.snapshot.endpoint(named: "a")!
+        let set = table.candidates("m")!
+        #expect(table.choose("m") == "a")
+        let granted = AdmissionQueueTests.Grants()
+        _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: granted.grant("queued"))
+
+        // Another setting changes; the limit stays.
+        _ = table.apply(configuration([endpoint("a", priority: 150, maxConcurrency: 1)]))
+        #expect(table.snapshot.endpoint(named: "a") !== before)
+        #expect(granted.all.isEmpty, "the host is still full")
+        // The request sent before the reload ends: its slot goes to the request queued before the reload.
+        table.release(before, outcome: nil)
+        #expect(granted.all == ["queued@a"])
+        #expect(table.snapshot.endpoint(named: "a")!.inFlight.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func connectionFailureOnTheRuntimeBeforeAReloadTakesTheHostOut() {
+        let table = healthyTable([endpoint("a", maxConcurrency: 1)], models: ["a": model])
+        let before = table.snapshot.endpoint(named: "a")!
+        _ = table.apply(configuration([endpoint("a", maxConcurrency: 3)]))
+        table.reportConnectionFailure(of: before, reason: "connection refused")
+        #expect(table.snapshot.endpoint(named: "a")!.status == .offline)
     }
 }

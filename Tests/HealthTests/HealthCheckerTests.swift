@@ -173,24 +173,32 @@ import Testing
             let host = simulators[0]
             let table = RoutingTable(endpoints: [try endpoint("a", for: host)])
             try await withHealthChecker(table) { _, _ in
-                let clock = ContinuousClock()
-                var probedAt: [ContinuousClock.Instant] = []
-                var seen = 0
+                let runtime = try table.runtime("a")
+                // When each probe ended and when the next one was due, as the prober itself records them.
+                var probedAt: [Double] = []
+                var scheduled: [Double] = []
                 // Four probes: at start-up, then after 1, 2 and 4 intervals (7 s in all).
                 try await waitUntil("four probes", within: .seconds(7) + slack * 2) {
-                    let count = host.stats.requestsByRoute["GET /v1/models"] ?? 0
-                    if count > seen {
-                        seen = count
-                        probedAt.append(clock.now)
+                    let health = runtime.health
+                    if let at = health.lastCheckAt, let next = health.nextCheckAt, at != probedAt.last {
+                        probedAt.append(at)
+                        scheduled.append(next - at)
                     }
                     return probedAt.count >= 4
                 }
-                #expect(try table.runtime("a").status == .unhealthy)
-                let gaps = zip(probedAt, probedAt.dropFirst()).map { $1 - $0 }
+                // The waits the prober chose: 1, 2, 4, 8 intervals, counted from the start of the failed probe
+                // (so from its end, less the time the probe took).
+                for (wait, wanted) in zip(scheduled, [1.0, 2, 4, 8]) {
+                    let interval = wanted * testInterval.inSeconds
+                    #expect(wait <= interval + 0.05 && wait >= interval - 0.3, "waits \(scheduled)")
+                }
+                #expect(runtime.status == .unhealthy)
+                #expect((host.stats.requestsByRoute["GET /v1/models"] ?? 0) >= 4)
+                let gaps = zip(probedAt, probedAt.dropFirst()).map { Duration.milliseconds(Int(($1 - $0) * 1000)) }
                 let expected: [Duration] = [testInterval, testInterval * 2, testInterval * 4]
                 for (gap, wanted) in zip(gaps, expected) {
-                    // Seen by polling every 20 ms on a busy machine: a probe seen late shortens the gap after it.
-                    #expect(gap >= wanted - .milliseconds(300), "gaps \(gaps), expected \(expected)")
+                    // A probe that answers slowly on a busy machine ends late, which shortens the gap after it.
+                    #expect(gap >= wanted - .milliseconds(200), "gaps \(gaps), expected \(expected)")
                     #expect(gap <= wanted + slack, "gaps \(gaps), expected \(expected)")
                 }
                 // Each wait about twice the one before: back-off, not a fixed interval.

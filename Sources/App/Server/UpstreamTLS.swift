@@ -1,3 +1,4 @@
+import Logging
 import NIOSSL
 
 /// The TLS client configuration for `https://` hosts, shared by the data path and the probes: the system's
@@ -7,6 +8,23 @@ enum UpstreamTLS {
     /// A problem with `SSL_CERT_FILE`, found at start-up rather than at the first https request.
     struct TrustRootsError: Error, CustomStringConvertible {
         let description: String
+    }
+
+    /// The configuration, and the data path's context made from it.
+    /// - Returns: a nil context when the system has no trust roots and `SSL_CERT_FILE` is not set: olla still
+    ///   serves http hosts, and an https host fails to connect with the reason.
+    /// - Throws: ``TrustRootsError`` when `SSL_CERT_FILE` is set and cannot be used.
+    static func make(environment: [String: String], logger: Logger) throws -> (TLSConfiguration, NIOSSLContext?) {
+        let configuration = try self.configuration(environment: environment)
+        do {
+            return (configuration, try NIOSSLContext(configuration: configuration))
+        } catch {
+            if let path = environment["SSL_CERT_FILE"], !path.isEmpty {
+                throw TrustRootsError(description: "SSL_CERT_FILE \(path) cannot be used: \(error)")
+            }
+            logger.warning("no TLS trust roots on this system; https hosts cannot be reached: \(error)")
+            return (configuration, nil)
+        }
     }
 
     static func configuration(environment: [String: String]) throws -> TLSConfiguration {

@@ -3,8 +3,9 @@ import NIOConcurrencyHelpers
 
 /// One configured endpoint and its live state, shared by the data path, the probes and the status routes.
 ///
-/// The runtime outlives routing snapshots: a reload that keeps an endpoint's name and URL keeps its
-/// runtime, so in-flight counts and statistics carry over and requests in flight are not disturbed.
+/// The runtime outlives routing snapshots: a reload that keeps an endpoint's name, URL and settings keeps its
+/// runtime, and one that changes only its settings gets a successor sharing its counters, so in-flight counts
+/// and statistics carry over and requests in flight are not disturbed.
 public final class EndpointRuntime: Sendable {
     public let configuration: EndpointConfiguration
     /// Position of this endpoint in the snapshot that created it; stable for its lifetime, used as a
@@ -23,13 +24,14 @@ public final class EndpointRuntime: Sendable {
     /// Sum of the time to the response head of finished requests, in microseconds.
     let latencyMicroseconds: ManagedAtomic<Int>
     private let healthReport: NIOLockedValueBox<HealthReport>
+    private let retiredFlag = ManagedAtomic(false)
 
-    public init(configuration: EndpointConfiguration, ordinal: Int, status: EndpointStatus = .unknown) {
+    public init(configuration: EndpointConfiguration, ordinal: Int) {
         self.configuration = configuration
         self.ordinal = ordinal
         self.hostHeader = configuration.url.hostHeader
         self.authorization = configuration.auth?.authorizationHeaderValue
-        self.statusValue = ManagedAtomic(status)
+        self.statusValue = ManagedAtomic(EndpointStatus.unknown)
         self.inFlight = ManagedAtomic(0)
         self.finishedRequests = ManagedAtomic(0)
         self.failedRequests = ManagedAtomic(0)
@@ -38,14 +40,15 @@ public final class EndpointRuntime: Sendable {
     }
 
     /// The runtime of the same host (same name and URL) under changed settings, after a reload: it starts with
-    /// the health of `previous` and shares its request counters, so requests still in flight there count
-    /// against this one's `max_concurrency` and release their slots here.
+    /// the health report of `previous` and shares its status and request counters, so requests still in flight
+    /// there count against this one's `max_concurrency` and release their slots here, and requests queued
+    /// before the reload (whose candidates name `previous`) can still be given a slot on this host.
     public init(configuration: EndpointConfiguration, succeeding previous: EndpointRuntime) {
         self.configuration = configuration
         self.ordinal = previous.ordinal
         self.hostHeader = configuration.url.hostHeader
         self.authorization = configuration.auth?.authorizationHeaderValue
-        self.statusValue = ManagedAtomic(previous.status)
+        self.statusValue = previous.statusValue
         self.inFlight = previous.inFlight
         self.finishedRequests = previous.finishedRequests
         self.failedRequests = previous.failedRequests
@@ -54,6 +57,16 @@ public final class EndpointRuntime: Sendable {
     }
 
     public var name: String { configuration.name }
+
+    /// Whether a reload took this runtime out of the snapshot (host removed, or replaced by a successor):
+    /// nothing new is sent to it, so a connection it gives back is closed rather than kept idle.
+    public var isRetired: Bool {
+        retiredFlag.load(ordering: .relaxed)
+    }
+
+    func retire() {
+        retiredFlag.store(true, ordering: .relaxed)
+    }
 
     /// Current health; read on every request, so an atomic rather than part of the snapshot.
     public var status: EndpointStatus {

@@ -130,10 +130,12 @@ public final class RoutingTable: Sendable {
                 }
             }
             for runtime in state.endpoints where !endpoints.contains(where: { $0 === runtime }) {
+                // A runtime replaced by a successor shares its status, which must stay the host's.
                 if !changes.kept.contains(where: { $0.name == runtime.name }) {
                     changes.removed.append(runtime)
+                    runtime.setStatus(.offline)
                 }
-                runtime.setStatus(.offline)
+                runtime.retire()
                 changes.retired.append(runtime)
             }
             state.configuration = configuration
@@ -221,7 +223,7 @@ public final class RoutingTable: Sendable {
         if queue.hasWaiters, queue.handOver(slotOf: endpoint) { return }
         endpoint.releaseSlot()
         // A waiter that queued between the hand-over and the release still gets the slot.
-        if queue.hasWaiters { drainQueue() }
+        drainQueue()
     }
 
     private func drainQueue() {

@@ -175,8 +175,9 @@ extension ProxyServices {
         limits.maxHeaderFieldSize = server.maxHeaderSize
         let pipeline = channel.pipeline.syncOperations
         // No header validation on the way out: every header olla writes comes from a message llhttp parsed
-        // (which refuses CR and LF in values), from the configuration (checked when it is loaded), or from a
-        // request body only after `HeaderRules.isSafeEcho`.
+        // (which refuses CR and LF in values), from the configuration (checked when it is loaded), from a host's
+        // model list (ids with control characters are left out of the index), or from a request body only after
+        // `HeaderRules.isSafeEcho`.
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: false,
             withErrorHandling: false,

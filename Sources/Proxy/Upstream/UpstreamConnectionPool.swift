@@ -53,7 +53,8 @@ final class UpstreamConnectionPool {
         eventLoop.preconditionInEventLoop()
         connection.handler.receiver = nil
         let key = ObjectIdentifier(endpoint)
-        guard connection.isActive, (idle[key]?.connections.count ?? 0) < Self.maximumIdlePerHost else {
+        guard connection.isActive, !endpoint.isRetired, (idle[key]?.connections.count ?? 0) < Self.maximumIdlePerHost
+        else {
             connection.close()
             return
         }

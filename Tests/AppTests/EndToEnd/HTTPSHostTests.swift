@@ -62,7 +62,11 @@ import Testing
             try await olla.waitUntil("the probe fails") {
                 olla.endpoint("secure").status.isRoutable == false && olla.endpoint("secure").status != .unknown
             }
-            #expect(olla.endpoint("secure").health.lastError?.isEmpty == false)
+            let reason = olla.endpoint("secure").health.lastError ?? ""
+            #expect(
+                reason.localizedCaseInsensitiveContains("certificate"),
+                "the reason names the certificate: \(reason)"
+            )
             let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m"))
             #expect(answer.status == .serviceUnavailable)
             #expect(olla.host("secure").stats.requestsByRoute["POST /v1/chat/completions"] == nil)

@@ -80,11 +80,10 @@ import Testing
         } _: { olla in
             async let slow = olla.post(Self.route, json: chatBody("m"))
             try await olla.waitUntil("the slow request holds the high host") { Self.inFlight(olla, "high") == 1 }
-            // Neither queued nor refused: the lower tier has room.
+            // Neither queued (the high host frees only after a second) nor refused: the lower tier has room.
             let answered5 = try await Self.answeringHosts(olla, count: 3)
 
             #expect(answered5 == ["low", "low", "low"])
-            #expect(olla.table.queue.count == 0)
             #expect(try await slow.headers.first(name: "X-Olla-Endpoint") == "high")
             // With room again, the higher tier is back to taking everything.
             try await olla.waitUntil("the high host is free") { Self.inFlight(olla, "high") == 0 }
