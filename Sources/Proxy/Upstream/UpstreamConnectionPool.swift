@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// Keep-alive connections to hosts, for one event loop only (DESIGN.md section 2): every connection is
 /// created on the loop of the client connections that use it, so a request never changes threads.
@@ -124,6 +125,7 @@ final class UpstreamConnectionPool {
                     let sync = channel.pipeline.syncOperations
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try sync.addHandler(TLSHandshakeWaiter())
                     }
                     // Headers sent to hosts come from parsed client requests and the checked configuration.
                     try sync.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
@@ -133,12 +135,30 @@ final class UpstreamConnectionPool {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
+        // `connection_timeout` bounds the TCP connect and, for https, the TLS handshake after it.
+        let deadline = NIODeadline.now() + timeout
         bootstrap.connect(host: url.host, port: url.port).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 do {
-                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                    completion(.success((UpstreamConnection(channel: channel, handler: handler), false)))
+                    let sync = channel.pipeline.syncOperations
+                    let connection = UpstreamConnection(
+                        channel: channel,
+                        handler: try sync.handler(type: UpstreamHandler.self)
+                    )
+                    guard tls != nil else { return completion(.success((connection, false))) }
+                    let waiter = try sync.handler(type: TLSHandshakeWaiter.self)
+                    let expiry = channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                        waiter.fail(UpstreamError.tlsHandshakeTimeout)
+                        channel.close(promise: nil)
+                    }
+                    waiter.completed.assumeIsolated().whenComplete { outcome in
+                        expiry.cancel()
+                        switch outcome {
+                        case .success: completion(.success((connection, false)))
+                        case .failure(let error): completion(.failure(error))
+                        }
+                    }
                 } catch {
                     channel.close(promise: nil)
                     completion(.failure(error))
@@ -157,14 +177,65 @@ final class UpstreamConnectionPool {
 /// Failures of the upstream side that are not NIO's own errors.
 enum UpstreamError: Error, CustomStringConvertible {
     case tlsUnavailable
+    case tlsHandshakeTimeout
+    case closedDuringTLSHandshake
     case responseHeaderTimeout
     case readTimeout
 
     var description: String {
         switch self {
         case .tlsUnavailable: return "TLS is not available for https hosts"
+        case .tlsHandshakeTimeout: return "TLS handshake not finished within connection_timeout"
+        case .closedDuringTLSHandshake: return "the host closed the connection during the TLS handshake"
         case .responseHeaderTimeout: return "no response head within response_header_timeout"
         case .readTimeout: return "no data within read_timeout"
         }
+    }
+}
+
+/// Completes a promise when the TLS handshake of a new upstream connection is done (or failed), then leaves
+/// the pipeline, so that a connection is handed to a request only once it can carry one.
+final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private var promise: EventLoopPromise<Void>?
+    private var future: EventLoopFuture<Void>?
+
+    /// Succeeds when the handshake completes; fails with its error, or when the connection closes first.
+    var completed: EventLoopFuture<Void> { future! }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        self.promise = promise
+        future = promise.futureResult
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        fail(UpstreamError.closedDuringTLSHandshake)
+    }
+
+    /// Fails the wait unless it is over already (on the channel's loop).
+    func fail(_ error: any Error) {
+        promise?.fail(error)
+        promise = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            promise?.succeed()
+            promise = nil
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(UpstreamError.closedDuringTLSHandshake)
+        context.fireChannelInactive()
     }
 }

@@ -28,6 +28,22 @@ import Testing
         return hosts
     }
 
+    /// Hosts "high" (priority 200) and "low" (100) under the given strategy.
+    static func withHighAndLow(
+        strategy: LoadBalancerStrategy = .priority,
+        highMaxConcurrency: Int = 0,
+        _ body: (OllaHarness) async throws -> Void
+    ) async throws {
+        try await OllaHarness.with(hosts: [host("high"), host("low")]) { configuration, _ in
+            configuration.proxy.loadBalancer = strategy
+            configuration.endpoints[0].priority = 200
+            configuration.endpoints[0].maxConcurrency = highMaxConcurrency
+            configuration.endpoints[1].priority = 100
+        } _: { olla in
+            try await body(olla)
+        }
+    }
+
     static func inFlight(_ olla: OllaHarness, _ name: String) -> Int {
         olla.endpoint(name).inFlight.load(ordering: .relaxed)
     }
@@ -38,7 +54,6 @@ import Testing
             configuration.endpoints[1].priority = 200
         } _: { olla in
             let answered1 = try await Self.answeringHosts(olla, count: 6)
-
             #expect(answered1 == Array(repeating: "high", count: 6))
             #expect(olla.host("low").stats.requestsByRoute["POST /v1/chat/completions"] == nil)
         }
@@ -47,7 +62,6 @@ import Testing
     @Test func hostWithTheModelLoadedWinsInsideATier() async throws {
         try await OllaHarness.with(hosts: [Self.host("cold", state: .notLoaded), Self.host("warm")]) { olla in
             let answered2 = try await Self.answeringHosts(olla, count: 6)
-
             #expect(answered2 == Array(repeating: "warm", count: 6))
         }
     }
@@ -56,7 +70,6 @@ import Testing
         try await OllaHarness.with(hosts: [Self.host("a"), Self.host("b")]) { olla in
             // Without load the two take turns (round-robin after the other rules).
             let answered3 = try await Self.answeringHosts(olla, count: 4)
-
             #expect(Set(answered3) == ["a", "b"])
             async let slow = olla.post(Self.route, json: chatBody("m"))
             try await olla.waitUntil("the slow request runs") {
@@ -64,7 +77,6 @@ import Testing
             }
             let idle = Self.inFlight(olla, "a") == 0 ? "a" : "b"
             let answered4 = try await Self.answeringHosts(olla, count: 4)
-
             #expect(answered4 == Array(repeating: idle, count: 4))
             let busy = try await slow
             #expect(busy.status == .ok)
@@ -73,32 +85,22 @@ import Testing
     }
 
     @Test func fullHostOfTheHigherTierSpillsOverToTheLowerOne() async throws {
-        try await OllaHarness.with(hosts: [Self.host("high"), Self.host("low")]) { configuration, _ in
-            configuration.endpoints[0].priority = 200
-            configuration.endpoints[0].maxConcurrency = 1
-            configuration.endpoints[1].priority = 100
-        } _: { olla in
+        try await Self.withHighAndLow(highMaxConcurrency: 1) { olla in
             async let slow = olla.post(Self.route, json: chatBody("m"))
             try await olla.waitUntil("the slow request holds the high host") { Self.inFlight(olla, "high") == 1 }
             // Neither queued (the high host frees only after a second) nor refused: the lower tier has room.
             let answered5 = try await Self.answeringHosts(olla, count: 3)
-
             #expect(answered5 == ["low", "low", "low"])
             #expect(try await slow.headers.first(name: "X-Olla-Endpoint") == "high")
             // With room again, the higher tier is back to taking everything.
             try await olla.waitUntil("the high host is free") { Self.inFlight(olla, "high") == 0 }
             let answered6 = try await Self.answeringHosts(olla, count: 2)
-
             #expect(answered6 == ["high", "high"])
         }
     }
 
     @Test func roundRobinIgnoresPriority() async throws {
-        try await OllaHarness.with(hosts: [Self.host("high"), Self.host("low")]) { configuration, _ in
-            configuration.proxy.loadBalancer = .roundRobin
-            configuration.endpoints[0].priority = 200
-            configuration.endpoints[1].priority = 100
-        } _: { olla in
+        try await Self.withHighAndLow(strategy: .roundRobin) { olla in
             let hosts = try await Self.answeringHosts(olla, count: 6)
             #expect(hosts.filter { $0 == "high" }.count == 3)
             #expect(hosts.filter { $0 == "low" }.count == 3)
@@ -108,11 +110,7 @@ import Testing
     }
 
     @Test func leastConnectionsIgnoresPriorityAndSpreadsConcurrentRequests() async throws {
-        try await OllaHarness.with(hosts: [Self.host("high"), Self.host("low")]) { configuration, _ in
-            configuration.proxy.loadBalancer = .leastConnections
-            configuration.endpoints[0].priority = 200
-            configuration.endpoints[1].priority = 100
-        } _: { olla in
+        try await Self.withHighAndLow(strategy: .leastConnections) { olla in
             async let first = olla.post(Self.route, json: chatBody("m"))
             try await olla.waitUntil("the first request runs") {
                 Self.inFlight(olla, "high") + Self.inFlight(olla, "low") == 1
@@ -129,10 +127,7 @@ import Testing
     }
 
     @Test func priorityStrategyKeepsConcurrentRequestsOnTheHigherTier() async throws {
-        try await OllaHarness.with(hosts: [Self.host("high"), Self.host("low")]) { configuration, _ in
-            configuration.endpoints[0].priority = 200
-            configuration.endpoints[1].priority = 100
-        } _: { olla in
+        try await Self.withHighAndLow { olla in
             async let first = olla.post(Self.route, json: chatBody("m"))
             async let second = olla.post(Self.route, json: chatBody("m"))
             try await olla.waitUntil("both requests run") { Self.inFlight(olla, "high") == 2 }
