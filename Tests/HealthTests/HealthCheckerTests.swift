@@ -197,8 +197,9 @@ import Testing
                 let gaps = zip(probedAt, probedAt.dropFirst()).map { Duration.milliseconds(Int(($1 - $0) * 1000)) }
                 let expected: [Duration] = [testInterval, testInterval * 2, testInterval * 4]
                 for (gap, wanted) in zip(gaps, expected) {
-                    // A probe that answers slowly on a busy machine ends late, which shortens the gap after it.
-                    #expect(gap >= wanted - .milliseconds(200), "gaps \(gaps), expected \(expected)")
+                    // Probes are due an interval after the previous one started, and these times are when they
+                    // ended: a slow first probe (a new connection on a busy machine) shortens the gap after it.
+                    #expect(gap >= wanted - .milliseconds(500), "gaps \(gaps), expected \(expected)")
                     #expect(gap <= wanted + slack, "gaps \(gaps), expected \(expected)")
                 }
                 // Each wait about twice the one before: back-off, not a fixed interval.

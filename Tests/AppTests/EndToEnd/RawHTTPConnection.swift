@@ -16,10 +16,19 @@ final class RawHTTPConnection: Sendable {
         self.closed = closed
     }
 
-    static func connect(port: Int) async throws -> RawHTTPConnection {
+    /// - Parameters:
+    ///   - autoRead: false for a client that reads only when told (``read()``), as a slow one does.
+    ///   - receiveBuffer: the socket's `SO_RCVBUF`, when given (a small one keeps a slow client's window small).
+    static func connect(port: Int, autoRead: Bool = true, receiveBuffer: Int? = nil) async throws -> RawHTTPConnection {
         let received = NIOLockedValueBox<[UInt8]>([])
         let closed = NIOLockedValueBox(false)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: autoRead)
+        if let receiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(received: received, closed: closed))
@@ -33,6 +42,13 @@ final class RawHTTPConnection: Sendable {
     func send(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
+
+    /// Reads once (for a connection made with `autoRead: false`).
+    func read() {
+        channel.read()
+    }
+
+    var receivedCount: Int { received.withLockedValue { $0.count } }
 
     var text: String { String(decoding: received.withLockedValue { $0 }, as: UTF8.self) }
     var isClosed: Bool { closed.withLockedValue { $0 } }

@@ -1,6 +1,10 @@
+import Balancer
 import Foundation
 import LMStudioSim
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Testing
 
 @testable import App
@@ -52,6 +56,140 @@ import Testing
         try await OllaHarness.with(hosts: [simHost("studio-a", models: [SimulatedModel(id: "m")])]) { olla in
             let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m"))
             #expect(answer.headers.first(name: "Content-Length") == String(answer.body.readableBytes))
+        }
+    }
+
+    /// A client that stops reading makes olla stop reading the host (DESIGN.md 6.4, a bounded buffer per
+    /// stream): the host's writes stall instead of piling up in olla.
+    @Test func slowClientPausesReadingFromTheHost() async throws {
+        let host = try await FloodingHost.start(chunks: 512, chunkSize: 64 * 1024)
+        do {
+            try await OllaHarness.with(hosts: []) { configuration, _ in
+                configuration.endpoints = [
+                    EndpointConfiguration(
+                        name: "flood",
+                        url: EndpointURL(scheme: .http, host: "127.0.0.1", port: host.port, basePath: ""),
+                        checkInterval: .seconds(1),
+                        checkTimeout: .milliseconds(900)
+                    )
+                ]
+            } _: { olla in
+                let client = try await RawHTTPConnection.connect(port: olla.port, autoRead: false, receiveBuffer: 4096)
+                let body = chatBody("m", stream: true)
+                try await client.send(
+                    "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                )
+                client.read()
+                try await olla.waitUntil("the head arrived") { client.receivedCount > 0 }
+                // 32 MB offered at once. Olla stops reading once its client is not writable, so the host's writes
+                // stall after the socket buffers on the way (a few MB) fill; without back-pressure olla would read
+                // all of it into its own memory within moments.
+                try await olla.waitUntil("the host's writes stall") { host.stalled }
+                let written = host.bytesWritten
+                #expect(written < 20 * 1024 * 1024, "\(written) of 32 MB left the host")
+                #expect(client.receivedCount < 100_000, "the client read once: \(client.receivedCount) bytes")
+                await client.close()
+                try await olla.waitUntil("the slot is released") {
+                    olla.endpoint("flood").inFlight.load(ordering: .relaxed) == 0
+                }
+            }
+            try await host.stop()
+        } catch {
+            try? await host.stop()
+            throw error
+        }
+    }
+}
+
+/// A host that lists model `m` and answers a chat with `chunks` parts of `chunkSize` bytes, offered all at once;
+/// it counts what the kernel took, and says it stalled when nothing more was taken for 300 ms.
+final class FloodingHost: Sendable {
+    private let channel: any Channel
+    private let progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>
+
+    var port: Int { channel.localAddress?.port ?? 0 }
+    var bytesWritten: Int { progress.withLockedValue { $0.bytes } }
+    var stalled: Bool {
+        progress.withLockedValue { $0.bytes > 0 && ContinuousClock.now - $0.at > .milliseconds(300) }
+    }
+
+    private init(channel: any Channel, progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>) {
+        self.channel = channel
+        self.progress = progress
+    }
+
+    static func start(chunks: Int, chunkSize: Int) async throws -> FloodingHost {
+        let progress = NIOLockedValueBox((bytes: 0, at: ContinuousClock.now))
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(
+                        Handler(chunks: chunks, chunkSize: chunkSize, progress: progress)
+                    )
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return FloodingHost(channel: channel, progress: progress)
+    }
+
+    func stop() async throws {
+        try await channel.close()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        let chunks: Int
+        let chunkSize: Int
+        let progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>
+        var head: HTTPRequestHead?
+
+        init(chunks: Int, chunkSize: Int, progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>) {
+            self.chunks = chunks
+            self.chunkSize = chunkSize
+            self.progress = progress
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): self.head = head
+            case .body: break
+            case .end:
+                guard let head else { return }
+                if head.method == .GET {
+                    let list =
+                        head.uri.hasPrefix("/api/v0")
+                        ? #"{"object":"list","data":[{"id":"m","object":"model","type":"llm","state":"loaded"}]}"#
+                        : #"{"object":"list","data":[{"id":"m","object":"model","owned_by":"me"}]}"#
+                    var headers = HTTPHeaders([("Content-Type", "application/json")])
+                    headers.add(name: "Content-Length", value: String(list.utf8.count))
+                    context.write(
+                        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                        promise: nil
+                    )
+                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: list)))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                    return
+                }
+                let headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")])
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                    promise: nil
+                )
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: chunkSize)
+                let progress = self.progress
+                let size = chunkSize
+                for _ in 0..<chunks {
+                    context.write(wrapOutboundOut(.body(.byteBuffer(chunk)))).whenSuccess {
+                        progress.withLockedValue { $0 = ($0.bytes + size, ContinuousClock.now) }
+                    }
+                }
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
         }
     }
 }
