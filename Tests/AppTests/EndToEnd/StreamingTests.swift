@@ -1,10 +1,7 @@
 import Balancer
 import Foundation
 import LMStudioSim
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 import Testing
 
 @testable import App
@@ -98,98 +95,6 @@ import Testing
         } catch {
             try? await host.stop()
             throw error
-        }
-    }
-}
-
-/// A host that lists model `m` and answers a chat with `chunks` parts of `chunkSize` bytes, offered all at once;
-/// it counts what the kernel took, and says it stalled when nothing more was taken for 300 ms.
-final class FloodingHost: Sendable {
-    private let channel: any Channel
-    private let progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>
-
-    var port: Int { channel.localAddress?.port ?? 0 }
-    var bytesWritten: Int { progress.withLockedValue { $0.bytes } }
-    var stalled: Bool {
-        progress.withLockedValue { $0.bytes > 0 && ContinuousClock.now - $0.at > .milliseconds(300) }
-    }
-
-    private init(channel: any Channel, progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>) {
-        self.channel = channel
-        self.progress = progress
-    }
-
-    static func start(chunks: Int, chunkSize: Int) async throws -> FloodingHost {
-        let progress = NIOLockedValueBox((bytes: 0, at: ContinuousClock.now))
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(
-                        Handler(chunks: chunks, chunkSize: chunkSize, progress: progress)
-                    )
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0)
-            .get()
-        return FloodingHost(channel: channel, progress: progress)
-    }
-
-    func stop() async throws {
-        try await channel.close()
-    }
-
-    private final class Handler: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-
-        let chunks: Int
-        let chunkSize: Int
-        let progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>
-        var head: HTTPRequestHead?
-
-        init(chunks: Int, chunkSize: Int, progress: NIOLockedValueBox<(bytes: Int, at: ContinuousClock.Instant)>) {
-            self.chunks = chunks
-            self.chunkSize = chunkSize
-            self.progress = progress
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head): self.head = head
-            case .body: break
-            case .end:
-                guard let head else { return }
-                if head.method == .GET {
-                    let list =
-                        head.uri.hasPrefix("/api/v0")
-                        ? #"{"object":"list","data":[{"id":"m","object":"model","type":"llm","state":"loaded"}]}"#
-                        : #"{"object":"list","data":[{"id":"m","object":"model","owned_by":"me"}]}"#
-                    var headers = HTTPHeaders([("Content-Type", "application/json")])
-                    headers.add(name: "Content-Length", value: String(list.utf8.count))
-                    context.write(
-                        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
-                        promise: nil
-                    )
-                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: list)))), promise: nil)
-                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                    return
-                }
-                let headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")])
-                context.write(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
-                    promise: nil
-                )
-                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: chunkSize)
-                let progress = self.progress
-                let size = chunkSize
-                for _ in 0..<chunks {
-                    context.write(wrapOutboundOut(.body(.byteBuffer(chunk)))).whenSuccess {
-                        progress.withLockedValue { $0 = ($0.bytes + size, ContinuousClock.now) }
-                    }
-                }
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            }
         }
     }
 }
