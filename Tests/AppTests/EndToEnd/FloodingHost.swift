@@ -1,3 +1,4 @@
+import Balancer
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -50,6 +51,33 @@ final class FloodingHost: Sendable {
 
     func stop() async throws {
         try await channel.close()
+    }
+
+    /// Runs `body` with a started host and stops it afterwards, also when `body` throws.
+    static func withRunning(
+        chunks: Int = 1,
+        chunkSize: Int = 1,
+        oversizedListing: OversizedListing? = nil,
+        _ body: (FloodingHost) async throws -> Void
+    ) async throws {
+        let host = try await start(chunks: chunks, chunkSize: chunkSize, oversizedListing: oversizedListing)
+        do {
+            try await body(host)
+            try await host.stop()
+        } catch {
+            try? await host.stop()
+            throw error
+        }
+    }
+
+    /// The endpoint configuration olla uses for this host.
+    func endpoint(named name: String, checkTimeout: Duration = .milliseconds(900)) -> EndpointConfiguration {
+        EndpointConfiguration(
+            name: name,
+            url: EndpointURL(scheme: .http, host: "127.0.0.1", port: port, basePath: ""),
+            checkInterval: .seconds(5),
+            checkTimeout: checkTimeout
+        )
     }
 
     private final class Handler: ChannelInboundHandler {

@@ -100,33 +100,10 @@ import Testing
             .get()
         defer { silent.close(promise: nil) }
         let port = try #require(silent.localAddress?.port)
-        let backup = simHost("backup", models: [SimulatedModel(id: "m")])
-        try await OllaHarness.with(hosts: [backup], waitForHealthy: false) { configuration, _ in
-            configuration.proxy.connectionTimeout = .milliseconds(300)
-            var mute = configuration.endpoints[0]
-            mute.name = "mute"
-            mute.priority = 500
-            mute.url = EndpointURL(scheme: .https, host: "127.0.0.1", port: port, basePath: "")
-            mute.checkInterval = .seconds(60)
-            configuration.endpoints.append(mute)
-        } _: { olla in
-            let mute = olla.endpoint("mute")
-            try await olla.waitUntil("the backup is healthy and the mute host was probed") {
-                olla.endpoint("backup").status == .healthy && mute.status != .unknown
-            }
-            // Make the mute host look routable, as if it had answered its probe and then stopped.
-            olla.table.publishModels([HostedModel(id: "m", state: .loaded)], for: mute)
-            olla.table.setStatus(.healthy, of: mute)
-            let clock = ContinuousClock()
-            let started = clock.now
-            let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("m"))
-            let elapsed = clock.now - started
-            #expect(answer.status == .ok)
-            #expect(answer.headers.first(name: "X-Olla-Endpoint") == "backup")
-            #expect(elapsed >= .milliseconds(290))
-            #expect(elapsed < .seconds(3))
-            #expect(mute.status == .offline)
-            #expect(mute.health.lastError?.contains("TLS handshake") == true, "\(mute.health.lastError ?? "")")
-        }
+        let mute = try await TimeoutTests.failOverFromUnresponsiveHost(
+            at: EndpointURL(scheme: .https, host: "127.0.0.1", port: port, basePath: "")
+        )
+        #expect(mute.status == .offline)
+        #expect(mute.health.lastError?.contains("TLS handshake") == true, "\(mute.health.lastError ?? "")")
     }
 }

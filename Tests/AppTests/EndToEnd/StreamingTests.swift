@@ -59,17 +59,9 @@ import Testing
     /// A client that stops reading makes olla stop reading the host (DESIGN.md 6.4, a bounded buffer per
     /// stream): the host's writes stall instead of piling up in olla.
     @Test func slowClientPausesReadingFromTheHost() async throws {
-        let host = try await FloodingHost.start(chunks: 512, chunkSize: 64 * 1024)
-        do {
+        try await FloodingHost.withRunning(chunks: 512, chunkSize: 64 * 1024) { host in
             try await OllaHarness.with(hosts: []) { configuration, _ in
-                configuration.endpoints = [
-                    EndpointConfiguration(
-                        name: "flood",
-                        url: EndpointURL(scheme: .http, host: "127.0.0.1", port: host.port, basePath: ""),
-                        checkInterval: .seconds(1),
-                        checkTimeout: .milliseconds(900)
-                    )
-                ]
+                configuration.endpoints = [host.endpoint(named: "flood")]
             } _: { olla in
                 let client = try await RawHTTPConnection.connect(port: olla.port, autoRead: false, receiveBuffer: 4096)
                 let body = chatBody("m", stream: true)
@@ -91,10 +83,6 @@ import Testing
                     olla.endpoint("flood").inFlight.load(ordering: .relaxed) == 0
                 }
             }
-            try await host.stop()
-        } catch {
-            try? await host.stop()
-            throw error
         }
     }
 }

@@ -15,21 +15,31 @@ import Glibc
     @Test func connectionTimeoutFailsOverToTheNextHost() async throws {
         let blackhole = try BlackholeListener()
         defer { blackhole.close() }
+        let silent = try await Self.failOverFromUnresponsiveHost(
+            at: EndpointURL(scheme: .http, host: "127.0.0.1", port: blackhole.port, basePath: "")
+        )
+        #expect(silent.status != .healthy)
+    }
+
+    /// olla with a backup host and a preferred one at `url` that never completes a connection, made to look
+    /// routable as if it had answered its probe and then stopped: a chat goes to the backup once
+    /// `connection_timeout` (300 ms) runs out.
+    /// - Returns: the preferred host's endpoint, for the caller's own checks.
+    static func failOverFromUnresponsiveHost(at url: EndpointURL) async throws -> EndpointRuntime {
         let backup = simHost("backup", models: [SimulatedModel(id: "m")])
-        try await OllaHarness.with(hosts: [backup], waitForHealthy: false) { configuration, _ in
+        return try await OllaHarness.with(hosts: [backup], waitForHealthy: false) { configuration, _ in
             configuration.proxy.connectionTimeout = .milliseconds(300)
             var silent = configuration.endpoints[0]
             silent.name = "silent"
             silent.priority = 500
-            silent.url = EndpointURL(scheme: .http, host: "127.0.0.1", port: blackhole.port, basePath: "")
+            silent.url = url
             silent.checkInterval = .seconds(60)
             configuration.endpoints.append(silent)
         } _: { olla in
             let silent = olla.endpoint("silent")
             try await olla.waitUntil("the backup is healthy and the silent host was probed") {
-                olla.endpoint("backup").status == .healthy && silent.status == .offline
+                olla.endpoint("backup").status == .healthy && silent.status != .unknown
             }
-            // Make the silent host look routable, as if it had answered its probe and then stopped.
             olla.table.publishModels([HostedModel(id: "m", state: .loaded)], for: silent)
             olla.table.setStatus(.healthy, of: silent)
             let clock = ContinuousClock()
@@ -40,7 +50,7 @@ import Glibc
             #expect(answer.headers.first(name: "X-Olla-Endpoint") == "backup")
             #expect(elapsed >= .milliseconds(290))
             #expect(elapsed < .seconds(3))
-            #expect(silent.status != .healthy)
+            return silent
         }
     }
 

@@ -209,29 +209,16 @@ import Testing
 @Suite(.serialized, .endToEnd) struct ProbeBodyLimitTests {
     @Test(arguments: [true, false])
     func modelListOverTenMegabytesMakesTheHostUnhealthy(declared: Bool) async throws {
-        let host = try await FloodingHost.start(
-            oversizedListing: .init(bytes: 11 * 1024 * 1024, declared: declared)
-        )
-        do {
+        try await FloodingHost.withRunning(oversizedListing: .init(bytes: 11 * 1024 * 1024, declared: declared)) {
+            host in
             try await OllaHarness.with(hosts: [], waitForHealthy: false) { configuration, _ in
-                configuration.endpoints = [
-                    EndpointConfiguration(
-                        name: "huge",
-                        url: EndpointURL(scheme: .http, host: "127.0.0.1", port: host.port, basePath: ""),
-                        checkInterval: .seconds(5),
-                        checkTimeout: .seconds(4)
-                    )
-                ]
+                configuration.endpoints = [host.endpoint(named: "huge", checkTimeout: .seconds(4))]
             } _: { olla in
                 try await olla.waitUntil("the probe gives up on the answer") {
                     olla.endpoint("huge").status == .unhealthy
                 }
                 #expect(olla.endpoint("huge").health.lastError == "the answer of /v1/models is larger than 10 MB")
             }
-            try await host.stop()
-        } catch {
-            try? await host.stop()
-            throw error
         }
     }
 }
