@@ -334,11 +334,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         var connectionOptions = false
         for (name, value) in upstream.headers {
             if HeaderRules.isHopByHop(name) {
-                if name.utf8.count == 10, name.equalsIgnoringASCIICase("connection"),
-                    HeaderRules.mayNameHeaders(connection: value)
-                {
-                    connectionOptions = true
-                }
+                if name.utf8.count == 10, name.equalsIgnoringASCIICase("connection") { connectionOptions = true }
                 continue
             }
             if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasLength = true }
@@ -647,14 +643,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     static func forwardedHeaders(of head: HTTPRequestHead, client: ClientAddress, requestID: String) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 6)
-        var options: [String] = []
-        for (name, value) in head.headers
-        where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection")
-            && HeaderRules.mayNameHeaders(connection: value)
-        {
-            options = HeaderRules.connectionOptions(head.headers)
-            break
-        }
+        let options = HeaderRules.connectionOptions(head.headers)
         var forwardedFor: String?
         for (name, value) in head.headers {
             if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedOnRequest(name) {

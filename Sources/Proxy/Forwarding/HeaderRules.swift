@@ -40,13 +40,18 @@ enum HeaderRules {
     }
 
     /// Whether a `Connection` value may name headers: anything but the plain `keep-alive` or `close` that
-    /// nearly every host and client sends. Only then is ``connectionOptions(_:)`` worth its cost.
-    static func mayNameHeaders(connection value: String) -> Bool {
+    /// nearly every host and client sends.
+    private static func mayNameHeaders(connection value: String) -> Bool {
         !(value.equalsIgnoringASCIICase("keep-alive") || value.equalsIgnoringASCIICase("close"))
     }
 
-    /// Names listed in a `Connection` header, which are hop-by-hop for this message only.
+    /// Names listed in a `Connection` header, which are hop-by-hop for this message only. Splits the header's
+    /// values (which allocates) only when one of them may name a header.
     static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
+        let mayName = headers.contains { name, value in
+            name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") && mayNameHeaders(connection: value)
+        }
+        guard mayName else { return [] }
         var names: [String] = []
         for value in headers[canonicalForm: "connection"] {
             let option = value.lowercased()
