@@ -13,7 +13,7 @@ extension ConfigurationKeys {
         ],
         ignored: ["write_timeout", "request_logging", "rate_limits"]
     )
-    static let requestLimits = ConfigurationKeys(read: ["max_body_size", "max_header_size"])
+    static let requestLimits = ConfigurationKeys(read: ["max_body_size", "max_header_size", "max_buffered_body"])
     static let proxy = ConfigurationKeys(
         read: [
             "load_balancer", "connection_timeout", "response_header_timeout", "response_timeout", "read_timeout",
@@ -84,6 +84,7 @@ extension ConfigurationReader {
         if let limits = map(section.value("request_limits"), at: limitsPath, keys: .requestLimits) {
             if let bytes = size("max_body_size", in: limits) { server.maxBodySize = bytes }
             if let bytes = size("max_header_size", in: limits) { server.maxHeaderSize = bytes }
+            if let bytes = size("max_buffered_body", in: limits) { server.maxBufferedBody = bytes }
         }
         return server
     }

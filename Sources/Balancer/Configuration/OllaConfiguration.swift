@@ -44,6 +44,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxBodySize: Int = 100 * 1024 * 1024
     /// `request_limits.max_header_size`: a larger request head is refused with 431.
     public var maxHeaderSize: Int = 1024 * 1024
+    /// `request_limits.max_buffered_body` (olla's addition): request body bytes held at once over all clients;
+    /// a body that would take the total past it is answered 503 `overloaded`.
+    public var maxBufferedBody: Int = 1024 * 1024 * 1024
     /// `api_keys`: when not empty, `/olla/*` routes need `Authorization: Bearer <key>`.
     public var apiKeys: [String] = []
     /// `internal_loopback_only`: `/internal/*` and `/version` answer loopback clients only.

@@ -2,9 +2,10 @@ import Balancer
 import NIOCore
 import NIOHTTP1
 
-/// One proxied request from the moment its body is complete to the end of its answer: choosing a host,
-/// waiting in the queue, sending, failing over before the first byte reaches the client, streaming the
-/// answer back, and ending a cut stream so the client can tell (DESIGN.md 6.4).
+/// One proxied request from the moment its body is complete to the end of its answer. Its decisions (which
+/// answer, wait, fail over, cut) are made by its ``StateMachine``; this class only performs the actions: it
+/// asks the routing table for slots, leases connections from the pool, writes to the host and to the client,
+/// and reports the outcome.
 ///
 /// Lives on the client connection's event loop; every method runs there.
 final class ForwardedRequest: UpstreamResponseReceiver {
@@ -17,55 +18,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private let body: ByteBuffer
     private let target: ForwardTarget
     private let fields: JSONFieldScanner.Fields
-    /// The hosts that may answer; nil until the model name is resolved.
-    private var candidates: CandidateSet?
     private let requestID: String
-    private let receivedAt: NIODeadline
-    private let bodyReadyAt: NIODeadline
     /// The client's headers that go to every host, built once.
-    private let forwardedHeaders: HTTPHeaders
-    private let clientWantsTrailers: Bool
-
-    private enum Phase {
-        /// Some hosts were never probed yet; the request waits a moment for their first answer.
-        case awaitingFirstProbes
-        case choosing
-        case queued(ticket: UInt64, since: NIODeadline)
-        case connecting
-        case awaitingHead
-        case streaming
-        case finished
-    }
-
-    private var phase = Phase.choosing
-    /// The host holding a slot for this request; the slot is released exactly once, when this becomes nil.
-    private var placement: Placement?
+    private let headersToHost: HTTPHeaders
+    private var machine: StateMachine
     private var connection: UpstreamConnection?
-    private var connectionWasReused = false
-    private var staleConnectionRetried = false
-    private var tried = EndpointSet()
-    private var failovers = 0
-    private var lastFailure: String?
-    /// When waiting for the host's response head ends (`response_header_timeout`).
-    private var headDeadline: NIODeadline?
-    /// When waiting in the queue ends (`queue_timeout`).
-    private var queueDeadline: NIODeadline?
-    private var lastReadAt = NIODeadline.uptimeNanoseconds(0)
-    private var isEventStream = false
-    private var responseIsChunked = false
-    private var responseHasLength = true
-    /// The model id the current host received, for `X-Olla-Model` and the record.
-    private var sentModelID: String?
-    private var upstreamKeepAlive = true
-    private var responseStatus = 0
     private var bytesOut = 0
-    private var timeToHead: Int64?
-    private var overhead: Int64?
-    private var queueTime: Int64 = 0
-    private var connectStartedAt = NIODeadline.uptimeNanoseconds(0)
-    private var connectTime: Int64 = 0
-    private var readingPaused = false
-    private var firstProbesDeadline: NIODeadline?
     /// Whether parts were written to the client since the last flush.
     private var unflushed = false
 
@@ -93,152 +51,114 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         self.target = target
         self.fields = fields
         self.requestID = requestID
-        self.receivedAt = receivedAt
-        self.bodyReadyAt = .now()
-        self.forwardedHeaders = Self.forwardedHeaders(of: head, client: clientAddress, requestID: requestID)
-        // Rare, so only then split the header's list (which allocates).
-        self.clientWantsTrailers =
-            head.headers.contains(name: "te")
-            && head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
+        self.headersToHost = ForwardedHeaders.toHost(of: head, client: clientAddress, requestID: requestID)
+        let proxy = snapshot.configuration.proxy
+        self.machine = StateMachine(
+            request: .init(
+                model: fields.model,
+                isKeepAlive: head.isKeepAlive,
+                allowsChunked: head.version.minor >= 1,
+                // Rare, so only then split the header's list (which allocates).
+                wantsTrailers: head.headers.contains(name: "te")
+                    && head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
+            ),
+            limits: .init(
+                maxQueue: proxy.maxQueue,
+                queueTimeout: proxy.queueTimeout.timeAmount,
+                responseHeaderTimeout: proxy.responseHeaderTimeout.timeAmount,
+                readTimeout: proxy.readTimeout.timeAmount
+            ),
+            receivedAt: receivedAt,
+            bodyReadyAt: .now()
+        )
     }
-
-    // MARK: Choosing a host
 
     func start() {
         resolve()
     }
 
+    // MARK: Running the machine's actions
+
+    private func run(_ action: StateMachine.Action) {
+        switch action {
+        case .none, .forwardBody:
+            break
+        case .acquire(let candidates, let excluded):
+            let admission = services.table.acquire(candidates, excluding: excluded, strategy: snapshot.strategy)
+            run(machine.acquired(admission, firstProbes: self.firstProbesWait(), now: .now()))
+        case .enqueue(let candidates, let excluded):
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let result = services.table.enqueue(candidates, excluding: excluded, strategy: snapshot.strategy) {
+                placement in
+                loop.execute {
+                    let request = bound.value
+                    request.run(request.machine.granted(placement, now: .now()))
+                }
+            }
+            run(machine.enqueued(result, now: .now()))
+        case .resolveAgain(let wait):
+            context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
+                self.snapshot = self.services.table.snapshot
+                self.resolve()
+            }
+        case .connect(let placement, let fresh):
+            connect(to: placement.endpoint, fresh: fresh)
+        case .send(let placement):
+            send(placement)
+        case .failOver(let failed, let candidates, let excluded):
+            dropConnection()
+            let endpoint = failed.placement.endpoint
+            services.table.release(endpoint, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
+            if failed.markDown { services.table.reportConnectionFailure(of: endpoint, reason: failed.reason) }
+            services.observer.requestFailedOver(requestID: requestID, from: endpoint.name, reason: failed.reason)
+            run(.acquire(candidates, excluding: excluded))
+        case .forwardHead:
+            // Only ``upstreamReceived(head:)`` gets this action, and writes the head itself.
+            assertionFailure("forwardHead outside upstreamReceived(head:)")
+        case .leaveQueue(let ticket):
+            run(machine.queueLeft(services.table.queue.cancel(ticket: ticket), now: .now()))
+        case .releaseUnused(let placement):
+            services.table.release(placement.endpoint, outcome: nil)
+        case .answer(let problem):
+            answer(problem)
+        case .finish(let placement, let ending, let hostSucceeded, let outcome):
+            finish(placement, ending, hostSucceeded: hostSucceeded, outcome: outcome)
+        case .setUpstreamReading(let enabled):
+            connection?.setReading(enabled)
+        }
+    }
+
     /// Finds the hosts for the body's `model` (DESIGN.md 6.1), or takes every host when there is none.
     private func resolve() {
-        guard let model = fields.model else {
-            candidates = snapshot.models.anyModel
-            return choose()
-        }
-        switch snapshot.models.resolve(model) {
-        case .found(let set):
-            candidates = set
-            choose()
-        case .ambiguous(let ids):
-            failLocally(.modelAmbiguous(model, candidates: ids))
-        case .notFound:
-            guard !awaitFirstProbes() else { return }
-            // A host that never listed its models (down since start-up) may well have this one.
-            let listed = snapshot.models.anyModel.placements.map(\.endpoint.ordinal)
-            let unlisted = snapshot.endpoints.filter { !listed.contains($0.ordinal) }.map(\.name)
-            guard unlisted.isEmpty else {
-                return failLocally(
-                    .noHealthyEndpoints(
-                        "The model '\(model)' is not on any reachable endpoint; "
-                            + "\(unlisted.joined(separator: ", ")) could not be asked for its models yet."
-                    )
-                )
-            }
-            failLocally(.modelNotFound(model))
-        }
-    }
-
-    /// Hosts never probed yet may have the model, or room: rather than answer 404 or 503 to a request that
-    /// could be served a moment later (right after start-up or a reload), look again every 50 ms until
-    /// their first probe must have finished (their `check_timeout`).
-    /// - Returns: false when no host is waiting for its first probe, or the wait is over.
-    private func awaitFirstProbes() -> Bool {
-        let current = services.table.snapshot
-        let unprobed = current.endpoints.filter { $0.status == .unknown }
-        guard let longest = unprobed.map(\.configuration.checkTimeout).max() else { return false }
-        let deadline = firstProbesDeadline ?? receivedAt + longest.timeAmount + .milliseconds(200)
-        firstProbesDeadline = deadline
-        guard NIODeadline.now() < deadline else { return false }
-        phase = .awaitingFirstProbes
-        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
-            guard case .awaitingFirstProbes = self.phase else { return }
-            self.phase = .choosing
-            self.snapshot = self.services.table.snapshot
-            self.resolve()
-        }
-        return true
-    }
-
-    private func choose() {
-        guard let candidates else { return resolve() }
-        switch services.table.acquire(candidates, excluding: tried, strategy: snapshot.strategy) {
-        case .granted(let placement):
-            begin(placement)
-        case .full:
-            enqueue()
-        case .unavailable:
-            failWithoutHost()
-        }
-    }
-
-    private func enqueue() {
-        let settings = snapshot.configuration.proxy
-        guard settings.maxQueue > 0 else {
-            return failLocally(.overloaded("Every endpoint with this model is at its max_concurrency."))
-        }
-        guard let candidates else { return resolve() }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        let result = services.table.enqueue(candidates, excluding: tried, strategy: snapshot.strategy) { placement in
-            loop.execute { bound.value.granted(placement) }
-        }
-        switch result {
-        case .granted(let placement):
-            begin(placement)
-        case .queued(let ticket):
-            let now = NIODeadline.now()
-            phase = .queued(ticket: ticket, since: now)
-            queueDeadline = now + settings.queueTimeout.timeAmount
-        case .full:
-            failLocally(.overloaded("Every endpoint with this model is busy and the queue is full (max_queue)."))
-        }
-    }
-
-    /// A queued request got a slot (on this loop, from the queue's callback).
-    private func granted(_ placement: Placement) {
-        guard case .queued(_, let since) = phase else {
-            // The request gave up meanwhile; the slot was taken for it, so give it back.
-            services.table.release(placement.endpoint, outcome: nil)
-            return
-        }
-        queueDeadline = nil
-        queueTime += (NIODeadline.now() - since).nanoseconds
-        begin(placement)
-    }
-
-    private func queueTimedOut(ticket: UInt64) {
-        guard case .queued = phase else { return }
-        // When the cancel fails the grant is on its way and will be used.
-        if services.table.queue.cancel(ticket: ticket) {
-            failLocally(.overloaded("No endpoint with this model had room within queue_timeout."))
-        }
-    }
-
-    private func failWithoutHost() {
-        if tried.isEmpty && awaitFirstProbes() { return }
-        if tried.isEmpty {
-            if let model = fields.model {
-                failLocally(.modelUnavailable(model))
-            } else {
-                failLocally(.noHealthyEndpoints("No endpoint is healthy right now."))
+        let resolution: StateMachine.Resolution
+        if let model = fields.model {
+            switch snapshot.models.resolve(model) {
+            case .found(let set):
+                resolution = .found(set)
+            case .ambiguous(let ids):
+                resolution = .ambiguous(ids)
+            case .notFound:
+                let listed = snapshot.models.anyModel.placements.map(\.endpoint.ordinal)
+                let unlisted = snapshot.endpoints.filter { !listed.contains($0.ordinal) }.map(\.name)
+                resolution = .notFound(unlisted: unlisted)
             }
         } else {
-            let detail = lastFailure.map { " Last error: \($0)." } ?? ""
-            failLocally(.noHealthyEndpoints("Every endpoint that could serve this request failed.\(detail)"))
+            resolution = .found(snapshot.models.anyModel)
         }
+        run(machine.resolved(resolution, firstProbes: firstProbesWait(), now: .now()))
     }
 
-    // MARK: Sending
-
-    private func begin(_ placement: Placement) {
-        self.placement = placement
-        tried.insert(placement.endpoint.ordinal)
-        phase = .connecting
-        connectStartedAt = .now()
-        lease(fresh: false)
+    /// The longest `check_timeout` of hosts that were never probed, nil when every host was.
+    private func firstProbesWait() -> TimeAmount? {
+        let current = services.table.snapshot
+        return current.endpoints.lazy.filter { $0.status == .unknown }.map(\.configuration.checkTimeout.timeAmount)
+            .max()
     }
 
-    private func lease(fresh: Bool) {
-        guard let endpoint = placement?.endpoint else { return }
+    // MARK: The host's side
+
+    private func connect(to endpoint: EndpointRuntime, fresh: Bool) {
         // The usual case, a kept-alive connection, without the closure a connect needs.
         if !fresh, let idle = pool.takeIdle(endpoint) {
             return leased(.success((idle, true)), endpoint: endpoint)
@@ -253,45 +173,38 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         _ result: Result<(connection: UpstreamConnection, reused: Bool), any Error>,
         endpoint: EndpointRuntime
     ) {
-        guard case .connecting = phase, placement?.endpoint === endpoint else {
+        guard case .connecting(_, let attempt) = machine.state, attempt.placement.endpoint === endpoint else {
             // The client left while connecting: an unused connection is still good.
             if case .success(let leased) = result { pool.giveBack(leased.connection, to: endpoint) }
             return
         }
         switch result {
         case .failure(let error):
-            attemptFailed(reason: "cannot connect to \(endpoint.configuration.url): \(error)", markDown: true)
+            run(machine.upstreamFailed(reason: "\(error)", now: .now()))
         case .success(let leased):
             connection = leased.connection
-            connectionWasReused = leased.reused
             leased.connection.handler.receiver = self
-            send(on: leased.connection)
+            run(machine.connected(reused: leased.reused, now: .now()))
         }
     }
 
-    private func send(on connection: UpstreamConnection) {
-        guard let placement else { return }
+    private func send(_ placement: Placement) {
+        guard let connection else { return }
         let endpoint = placement.endpoint
-        var headers = forwardedHeaders
+        var headers = headersToHost
         headers.add(name: "Host", value: endpoint.hostHeader)
         if let authorization = endpoint.authorization {
             headers.add(name: "Authorization", value: authorization)
         }
         let outgoing = bodyFor(placement)
-        sentModelID = fields.model == nil ? nil : placement.modelID
         if outgoing.readableBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH {
             headers.add(name: "Content-Length", value: String(outgoing.readableBytes))
         }
         let uri = endpoint.configuration.url.basePath + target.upstreamPath
-        let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
-        let now = NIODeadline.now()
-        if overhead == nil {
-            if !connectionWasReused { connectTime = (now - connectStartedAt).nanoseconds }
-            overhead = max(0, (now - bodyReadyAt).nanoseconds - queueTime - connectTime)
-        }
-        phase = .awaitingHead
-        connection.send(head: upstreamHead, body: outgoing)
-        headDeadline = now + snapshot.configuration.proxy.responseHeaderTimeout.timeAmount
+        connection.send(
+            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers),
+            body: outgoing
+        )
     }
 
     /// The body for a host: unchanged, or with `model` rewritten to the id this host listed (DESIGN.md 6.1).
@@ -311,360 +224,185 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         return rewritten
     }
 
-    // MARK: The host's answer
+    private func dropConnection() {
+        connection?.close()
+        connection = nil
+    }
 
     func upstreamReceived(head upstream: HTTPResponseHead) {
-        guard case .awaitingHead = phase, let placement else { return }
-        headDeadline = nil
-        if upstream.status == .serviceUnavailable {
-            // Nothing reached the client yet, so another host can still answer (DESIGN.md 6.4).
-            return attemptFailed(reason: "\(placement.endpoint.name) answered 503", markDown: false)
+        guard case .awaitingHead = machine.state else { return }
+        let response = ForwardedHeaders.toClient(from: upstream.headers)
+        let facts = StateMachine.ResponseFacts(
+            status: Int(upstream.status.code),
+            hasLength: response.hasLength,
+            isEventStream: response.isEventStream,
+            keepAlive: upstream.isKeepAlive
+        )
+        let action = machine.headReceived(facts, closing: closesAfterResponse, now: .now())
+        guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement else {
+            return run(action)
         }
-        let now = NIODeadline.now()
-        timeToHead = (now - receivedAt).nanoseconds
-        lastReadAt = now
-        phase = .streaming
-        responseStatus = Int(upstream.status.code)
-        upstreamKeepAlive = upstream.isKeepAlive
-        // One pass over the host's headers: what they say about the body, and the ones that go on.
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.headers.count + 7)
-        var hasLength = false
-        var eventStream = false
-        var connectionOptions = false
-        for (name, value) in upstream.headers {
-            if HeaderRules.isHopByHop(name) {
-                if name.utf8.count == 10, name.equalsIgnoringASCIICase("connection") { connectionOptions = true }
-                continue
-            }
-            if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasLength = true }
-            if name.utf8.count == 12, name.equalsIgnoringASCIICase("content-type"),
-                value.hasPrefixIgnoringASCIICase("text/event-stream")
-            {
-                eventStream = true
-            }
-            headers.add(name: name, value: value)
-        }
-        if connectionOptions {
-            // Names listed in Connection are hop-by-hop for this message only (rare, so a second pass).
-            let options = HeaderRules.connectionOptions(upstream.headers)
-            for option in options { headers.remove(name: option) }
-        }
-        isEventStream = eventStream
-        responseHasLength = hasLength
-        responseIsChunked = !responseHasLength && head.version.minor >= 1
-        addOllaHeaders(to: &headers, placement: placement)
-        if clientWantsTrailers && responseIsChunked {
-            headers.add(name: "Trailer", value: "X-Olla-Response-Time")
-        }
-        if !clientKeepsAlive {
-            headers.add(name: "Connection", value: "close")
-        }
+        var headers = response.headers
+        ForwardedHeaders.addOlla(
+            to: &headers,
+            requestID: requestID,
+            placement: placement,
+            requestedModel: fields.model,
+            elapsedNanoseconds: machine.timeToHeadNanoseconds ?? 0
+        )
+        if announceTrailer { headers.add(name: "Trailer", value: "X-Olla-Response-Time") }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
         let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
-        context.write(ClientConnectionHandler.wrapOutboundOut(.head(clientHead)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.head(clientHead)), promise: nil)
         unflushed = true
     }
 
     func upstreamReceived(body part: ByteBuffer) {
-        guard case .streaming = phase else { return }
+        guard case .forwardBody = machine.bodyReceived(now: .now()) else { return }
         bytesOut += part.readableBytes
-        lastReadAt = .now()
-        context.write(ClientConnectionHandler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part))), promise: nil)
         unflushed = true
     }
 
     func upstreamReadComplete() {
-        guard case .streaming = phase, unflushed else { return }
+        guard unflushed, case .streaming = machine.state else { return }
         unflushed = false
         context.flush()
     }
 
     func upstreamReceivedEnd() {
-        switch phase {
-        case .streaming:
-            break
-        case .awaitingHead:
-            // A 503 being skipped ends here; the connection was already dropped.
-            return
-        default:
-            return
-        }
-        let connection = self.connection
-        self.connection = nil
-        if let connection, let placement {
-            if upstreamKeepAlive {
-                pool.giveBack(connection, to: placement.endpoint)
-            } else {
-                connection.close()
-            }
-        }
-        var trailers: HTTPHeaders?
-        if clientWantsTrailers && responseIsChunked {
-            trailers = HTTPHeaders([
-                ("X-Olla-Response-Time", "\((NIODeadline.now() - receivedAt).nanoseconds / 1_000_000)ms")
-            ])
-        }
-        finish(
-            outcome: .completed,
-            hostSucceeded: responseStatus < 500,
-            end: .end(trailers),
-            keepAlive: clientKeepsAlive
-        )
+        run(machine.endReceived(closing: closesAfterResponse))
     }
 
     func upstreamFailed(_ error: any Error) {
-        switch phase {
-        case .awaitingHead, .connecting:
-            connection = nil
-            guard let placement else { return }
-            if connectionWasReused && !staleConnectionRetried {
-                // A kept-alive connection the host closed while it sat idle is not the host's failure:
-                // try once more on a new connection to the same host.
-                staleConnectionRetried = true
-                headDeadline = nil
-                phase = .connecting
-                connectStartedAt = .now()
-                lease(fresh: true)
-                return
-            }
-            attemptFailed(reason: "\(placement.endpoint.name) closed the connection: \(error)", markDown: true)
-        case .streaming:
-            connection = nil
-            failMidStream(reason: "the endpoint closed the connection before the answer ended")
-        default:
-            return
-        }
-    }
-
-    // MARK: Failures
-
-    /// The current host failed before anything reached the client: release it, maybe mark it down, and
-    /// try the next candidate.
-    private func attemptFailed(reason: String, markDown: Bool) {
-        headDeadline = nil
-        connection?.close()
         connection = nil
-        guard let placement else { return }
-        self.placement = nil
-        let endpoint = placement.endpoint
-        services.table.release(endpoint, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
-        if markDown {
-            services.table.reportConnectionFailure(of: endpoint, reason: reason)
-        }
-        failovers += 1
-        lastFailure = reason
-        services.observer.requestFailedOver(requestID: requestID, from: endpoint.name, reason: reason)
-        phase = .choosing
-        staleConnectionRetried = false
-        choose()
-    }
-
-    /// The host failed after bytes reached the client: no retry; an event stream ends with an error event
-    /// and no `[DONE]`, anything else is cut (DESIGN.md 6.4).
-    private func failMidStream(reason: String) {
-        connection?.close()
-        connection = nil
-        if let endpoint = placement?.endpoint {
-            services.table.reportConnectionFailure(of: endpoint, reason: reason)
-        }
-        if isEventStream && responseIsChunked {
-            let message = JSONFieldScanner.encodeString("olla: \(reason); the answer is incomplete")
-            var event = ByteBuffer()
-            event.writeStaticString("data: {\"error\":{\"message\":")
-            event.writeBytes(message)
-            event.writeStaticString(",\"type\":\"upstream_error\"}}\n\n")
-            bytesOut += event.readableBytes
-            context.write(ClientConnectionHandler.wrapOutboundOut(.body(.byteBuffer(event))), promise: nil)
-            finish(outcome: .upstreamFailedMidStream, hostSucceeded: false, end: .end(nil), keepAlive: clientKeepsAlive)
-        } else {
-            // Without chunked framing the only way to say "incomplete" is to close.
-            finish(outcome: .upstreamFailedMidStream, hostSucceeded: false, end: nil, keepAlive: false)
-        }
-    }
-
-    /// The sweeper's check (through the client connection): response head, stream silence, queue.
-    func checkDeadlines(now: NIODeadline) {
-        switch phase {
-        case .awaitingHead:
-            if let deadline = headDeadline, deadline <= now, let endpoint = placement?.endpoint {
-                headDeadline = nil
-                attemptFailed(reason: "\(endpoint.name): \(UpstreamError.responseHeaderTimeout)", markDown: true)
-            }
-        case .streaming:
-            if readingPaused {
-                // Silence because the client is slow is not the host's fault.
-                lastReadAt = now
-            } else if now - lastReadAt >= snapshot.configuration.proxy.readTimeout.timeAmount {
-                failMidStream(reason: UpstreamError.readTimeout.description)
-            }
-        case .queued(let ticket, _):
-            if let deadline = queueDeadline, deadline <= now {
-                queueDeadline = nil
-                queueTimedOut(ticket: ticket)
-            }
-        default:
-            break
-        }
+        run(machine.upstreamFailed(reason: "\(error)", now: .now()))
     }
 
     // MARK: The client's side
 
+    /// The sweeper's check (through the client connection): response head, stream silence, queue.
+    func checkDeadlines(now: NIODeadline) {
+        run(machine.deadlinePassed(now: now))
+    }
+
     /// The client went away: stop the host's work at once (close its connection) and give the slot back.
     func clientClosed() {
-        switch phase {
-        case .finished:
-            return
-        case .queued(let ticket, _):
-            // When the cancel fails, the grant arrives later and releases its slot (see `granted`).
-            _ = services.table.queue.cancel(ticket: ticket)
-        default:
-            break
-        }
-        connection?.close()
-        connection = nil
-        finish(outcome: .clientClosed, hostSucceeded: true, end: nil, keepAlive: false)
+        run(machine.clientClosed())
     }
 
     func clientWritabilityChanged(isWritable: Bool) {
-        guard case .streaming = phase, let connection else { return }
-        readingPaused = !isWritable
-        connection.setReading(isWritable)
+        run(machine.clientWritabilityChanged(isWritable: isWritable))
     }
 
-    private var clientKeepsAlive: Bool {
-        guard head.isKeepAlive, !(client?.closesAfterResponse ?? false) else { return false }
-        // An HTTP/1.0 client learns where an answer without Content-Length ends only from the close.
-        return head.version.minor >= 1 || responseHasLength
-    }
-
-    private func addOllaHeaders(to headers: inout HTTPHeaders, placement: Placement?) {
-        headers.add(name: "X-Olla-Request-ID", value: requestID)
-        if let placement {
-            headers.add(name: "X-Olla-Endpoint", value: placement.endpoint.name)
-            if fields.model != nil {
-                headers.add(name: "X-Olla-Model", value: placement.modelID)
-            }
-            headers.add(name: "X-Olla-Backend-Type", value: placement.endpoint.configuration.type.rawValue)
-        } else if let model = fields.model {
-            // The client's own string (no host was chosen): echoed only when it cannot forge a header.
-            if HeaderRules.isSafeEcho(model) { headers.add(name: "X-Olla-Model", value: model) }
-            headers.add(name: "X-Olla-Backend-Type", value: EndpointType.lmStudio.rawValue)
-        }
-        let elapsed = timeToHead ?? (NIODeadline.now() - receivedAt).nanoseconds
-        headers.add(name: "X-Olla-Response-Time", value: "\(elapsed / 1_000_000)ms")
-    }
+    private var closesAfterResponse: Bool { client?.closesAfterResponse ?? false }
 
     /// Answers with olla's own error (no host answered); always before anything reached the client.
-    private func failLocally(_ problem: ProxyError) {
-        queueDeadline = nil
-        responseStatus = Int(problem.status.code)
-        var headers = HTTPHeaders([("Content-Type", "application/json")])
-        if let retryAfter = problem.retryAfter { headers.add(name: "Retry-After", value: String(max(1, retryAfter))) }
-        addOllaHeaders(to: &headers, placement: nil)
-        let body = problem.body
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        let keepAlive = head.isKeepAlive && !(client?.closesAfterResponse ?? false)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(
-            ClientConnectionHandler.wrapOutboundOut(
-                .head(HTTPResponseHead(version: head.version, status: problem.status, headers: headers))
-            ),
-            promise: nil
+    private func answer(_ problem: ProxyError) {
+        var response = problem.response
+        ForwardedHeaders.addOlla(
+            to: &response.headers,
+            requestID: requestID,
+            placement: nil,
+            requestedModel: fields.model,
+            elapsedNanoseconds: (NIODeadline.now() - machine.receivedAt).nanoseconds
         )
-        context.write(ClientConnectionHandler.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        bytesOut += body.readableBytes
-        finish(outcome: .completed, hostSucceeded: true, end: .end(nil), keepAlive: keepAlive)
+        let keepAlive = machine.keepAlive(responseHasLength: true, closing: closesAfterResponse)
+        bytesOut += response.body.readableBytes
+        let written = response.write(to: context, version: head.version, keepAlive: keepAlive)
+        complete(endpoint: nil, outcome: .completed, keepAlive: keepAlive, closeAfter: written)
     }
 
-    /// Ends the request: releases the slot, reports it, hands the connection back to the client handler,
-    /// then writes the final part (which may at once start the next pipelined request).
+    /// Ends the exchange: gives the host's connection back or closes it, releases the slot, ends the answer.
     private func finish(
-        outcome: RequestRecord.Outcome,
+        _ placement: Placement?,
+        _ ending: StateMachine.Ending,
         hostSucceeded: Bool,
-        end: HTTPServerResponsePart?,
-        keepAlive: Bool
+        outcome: RequestRecord.Outcome
     ) {
-        if case .finished = phase { return }
-        phase = .finished
-        headDeadline = nil
-        queueDeadline = nil
-        let endpoint = placement?.endpoint
-        if let endpoint {
-            placement = nil
-            let latency = timeToHead.map { Int($0 / 1000) }
+        if let placement {
+            let latency = machine.timeToHeadNanoseconds.map { Int($0 / 1000) }
             services.table.release(
-                endpoint,
+                placement.endpoint,
                 outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
             )
         }
-        let now = NIODeadline.now()
+        switch ending {
+        case .complete(let keepAlive, let reuseUpstream, let trailers):
+            if let connection, let placement, reuseUpstream {
+                pool.giveBack(connection, to: placement.endpoint)
+            } else {
+                connection?.close()
+            }
+            connection = nil
+            var trailerHeaders: HTTPHeaders?
+            if trailers {
+                let total = (NIODeadline.now() - machine.receivedAt).nanoseconds / 1_000_000
+                trailerHeaders = HTTPHeaders([("X-Olla-Response-Time", "\(total)ms")])
+            }
+            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailerHeaders)))
+            complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
+        case .cut(let reason, let errorEvent, let keepAlive):
+            dropConnection()
+            if let endpoint = placement?.endpoint {
+                services.table.reportConnectionFailure(of: endpoint, reason: reason)
+            }
+            guard errorEvent else {
+                context.close(promise: nil)
+                return complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: false, closeAfter: nil)
+            }
+            var event = ByteBuffer()
+            event.writeStaticString("data: {\"error\":{\"message\":")
+            event.writeBytes(JSONFieldScanner.encodeString("olla: \(reason); the answer is incomplete"))
+            event.writeStaticString(",\"type\":\"upstream_error\"}}\n\n")
+            bytesOut += event.readableBytes
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(event))), promise: nil)
+            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+            complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
+        case .abandoned(let ticket):
+            if let ticket { _ = services.table.queue.cancel(ticket: ticket) }
+            dropConnection()
+            context.close(promise: nil)
+            complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: false, closeAfter: nil)
+        }
+    }
+
+    /// The request is over: its record goes to the observer, the connection closes once `closeAfter` is written
+    /// unless kept alive, and the client handler may start the next request (last, as it may do so at once).
+    private func complete(
+        endpoint: EndpointRuntime?,
+        outcome: RequestRecord.Outcome,
+        keepAlive: Bool,
+        closeAfter written: EventLoopFuture<Void>?
+    ) {
+        // A drain may have begun since the answer's head said keep-alive.
+        let keepAlive = keepAlive && !closesAfterResponse
+        let status = machine.responseStatus
         services.observer.requestFinished(
             RequestRecord(
                 requestID: requestID,
                 method: head.method.rawValue,
                 path: head.uri,
-                model: sentModelID ?? fields.model,
+                model: machine.sentModelID ?? fields.model,
                 endpoint: endpoint?.name,
-                status: outcome == .clientClosed && responseStatus == 0 ? 499 : responseStatus,
+                status: outcome == .clientClosed && status == 0 ? 499 : status,
                 outcome: outcome,
-                durationNanoseconds: (now - receivedAt).nanoseconds,
-                timeToHeadNanoseconds: timeToHead,
-                overheadNanoseconds: overhead,
-                queueNanoseconds: queueTime,
+                durationNanoseconds: (NIODeadline.now() - machine.receivedAt).nanoseconds,
+                timeToHeadNanoseconds: machine.timeToHeadNanoseconds,
+                overheadNanoseconds: machine.overheadNanoseconds,
+                queueNanoseconds: machine.queueNanoseconds,
                 bytesIn: body.readableBytes,
                 bytesOut: bytesOut,
-                failovers: failovers,
+                failovers: machine.failovers,
                 isLocal: false
             )
         )
+        if let written, !keepAlive {
+            let context = self.context
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
         let client = self.client
         self.client = nil
-        if let end {
-            if keepAlive {
-                context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end), promise: nil)
-            } else {
-                let context = self.context
-                context.writeAndFlush(ClientConnectionHandler.wrapOutboundOut(end)).assumeIsolated().whenComplete {
-                    _ in
-                    context.close(promise: nil)
-                }
-            }
-        } else {
-            context.close(promise: nil)
-        }
-        // Last, as it may start the next pipelined request at once.
-        client?.requestDone(keepAlive: keepAlive && end != nil, context: context)
-    }
-
-    // MARK: Headers to the host
-
-    /// The client's headers minus hop-by-hop ones and credentials, plus the `X-Forwarded-*` set
-    /// (DESIGN.md section 5). Host, auth and length are added per host in ``send(on:)``.
-    static func forwardedHeaders(of head: HTTPRequestHead, client: ClientAddress, requestID: String) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 6)
-        let options = HeaderRules.connectionOptions(head.headers)
-        var forwardedFor: String?
-        for (name, value) in head.headers {
-            if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedOnRequest(name) {
-                if name.equalsIgnoringASCIICase("x-forwarded-for") {
-                    forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-                }
-                continue
-            }
-            if !options.isEmpty, options.contains(name.lowercased()) { continue }
-            headers.add(name: name, value: value)
-        }
-        headers.add(name: "X-Olla-Request-ID", value: requestID)
-        if let ip = client.ip {
-            headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(ip)" } ?? ip)
-        } else if let forwardedFor {
-            headers.add(name: "X-Forwarded-For", value: forwardedFor)
-        }
-        if let host = head.headers.first(name: "host") {
-            headers.add(name: "X-Forwarded-Host", value: host)
-        }
-        headers.add(name: "X-Forwarded-Proto", value: "http")
-        return headers
+        client?.requestDone(keepAlive: keepAlive && written != nil, context: context)
     }
 }

@@ -18,6 +18,8 @@ enum HeaderRules {
 
     /// Headers of the client that olla replaces or must not pass on: credentials, framing, and those it sets.
     static func isReplacedOnRequest(_ name: String) -> Bool {
+        // Before the switch on the length: a `proxy-*` name can have any length, 9 letters (`Proxy-Foo`) too.
+        if name.utf8.count > 6 && name.hasPrefixIgnoringASCIICase("proxy-") { return true }
         switch name.utf8.count {
         case 4: return name.equalsIgnoringASCIICase("host")
         case 6: return name.equalsIgnoringASCIICase("cookie") || name.equalsIgnoringASCIICase("expect")
@@ -29,8 +31,32 @@ enum HeaderRules {
         case 17:
             return name.equalsIgnoringASCIICase("x-forwarded-proto")
                 || name.equalsIgnoringASCIICase("x-olla-request-id")
-        default: return name.utf8.count > 6 && name.hasPrefixIgnoringASCIICase("proxy-")
+        default: return false
         }
+    }
+
+    /// Why a request head that llhttp accepted must still be refused (RFC 9112; DESIGN.md 6.5), or nil: an
+    /// HTTP/1.1 request needs exactly one `Host`, and a `Transfer-Encoding` must be `chunked` alone, since a
+    /// coding olla would not apply could be read two ways by olla and a host (request smuggling).
+    static func refusal(of head: HTTPRequestHead) -> String? {
+        var hosts = 0
+        var codings = 0
+        var chunkedAlone = true
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.equalsIgnoringASCIICase("host"):
+                hosts += 1
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
+                codings += 1
+                chunkedAlone = chunkedAlone && value.equalsIgnoringASCIICase("chunked")
+            default:
+                continue
+            }
+        }
+        if hosts > 1 { return "more than one Host header" }
+        if hosts == 0 && head.version.minor >= 1 && head.version.major == 1 { return "an HTTP/1.1 request without Host" }
+        if codings > 1 || !chunkedAlone { return "a Transfer-Encoding other than chunked alone" }
+        return nil
     }
 
     /// Whether text from a request body may be echoed in a response header: at most 256 bytes and no control

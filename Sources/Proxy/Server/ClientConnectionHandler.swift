@@ -41,6 +41,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     private var snapshot: RoutingSnapshot?
     private var body: ByteBuffer?
     private var bodyBytes = 0
+    /// Body bytes of this connection counted in ``ProxyServices/bufferedBodies``, given back when the request ends.
+    private var heldBodyBytes = 0
     private var requestID = ""
     private var receivedAt = NIODeadline.uptimeNanoseconds(0)
     /// When an idle keep-alive connection is closed (`server.idle_timeout`).
@@ -80,6 +82,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        releaseBody()
         services.connections.remove(context.channel)
         sweeper.remove(self)
         idleDeadline = nil
@@ -164,8 +167,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
                 problem = .invalidRequest("Malformed HTTP request: \(parserError).")
             }
             if requestID.isEmpty { requestID = services.requestIDs.next() }
-            state = .answering
-            writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+            // A head that could not be parsed never started a request: it is timed from now.
+            if case .idle = state { receivedAt = .now() }
+            answerEarly(problem, context: context)
         default:
             context.close(promise: nil)
         }
@@ -190,6 +194,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         self.requestID = Self.requestID(from: head.headers) ?? services.requestIDs.next()
         self.state = .receiving
         readDeadline = receivedAt + server.readTimeout.timeAmount
+        if let refusal = HeaderRules.refusal(of: head) {
+            answerEarly(.invalidRequest("Malformed HTTP request: \(refusal)."), context: context)
+            return
+        }
         if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
         {
             rejectTooLarge(context: context)
@@ -207,11 +215,21 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     private func receiveBody(_ part: ByteBuffer, context: ChannelHandlerContext) {
         guard case .receiving = state, let snapshot else { return }
+        let server = snapshot.configuration.server
         bodyBytes += part.readableBytes
-        guard bodyBytes <= snapshot.configuration.server.maxBodySize else {
+        guard bodyBytes <= server.maxBodySize else {
             rejectTooLarge(context: context)
             return
         }
+        guard services.bufferedBodies.reserve(part.readableBytes, limit: server.maxBufferedBody) else {
+            releaseBody()
+            let problem = ProxyError.overloaded(
+                "olla holds as many request bodies as it may (server.request_limits.max_buffered_body); try again."
+            )
+            answerEarly(problem, context: context)
+            return
+        }
+        heldBodyBytes += part.readableBytes
         if body == nil {
             body = part
         } else {
@@ -291,23 +309,35 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     }
 
     private func rejectTooLarge(context: ChannelHandlerContext) {
-        readDeadline = nil
-        state = .discarding
         let limit = snapshot?.configuration.server.maxBodySize ?? 0
         let problem = ProxyError.requestTooLarge("The request body is larger than max_body_size (\(limit) bytes).")
-        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+        answerEarly(problem, context: context)
     }
 
     private func readTimedOut() {
         guard let context, case .receiving = state else { return }
-        state = .discarding
         let problem = ProxyError(
             status: .requestTimeout,
             code: "request_timeout",
             type: "invalid_request_error",
             message: "The request was not received within server.read_timeout."
         )
-        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1)
+        answerEarly(problem, context: context)
+    }
+
+    /// Answers before the request was read to its end, then closes without losing the answer: the rest of the
+    /// request is read and dropped (``LingeringCloseHandler``).
+    private func answerEarly(_ problem: ProxyError, context: ChannelHandlerContext) {
+        readDeadline = nil
+        state = .answering
+        body = nil
+        releaseBody()
+        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1, lingering: true)
+    }
+
+    private func releaseBody() {
+        services.bufferedBodies.release(heldBodyBytes)
+        heldBodyBytes = 0
     }
 
     // MARK: Answering
@@ -326,39 +356,33 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         _ response: LocalResponse,
         keepAlive: Bool,
         context: ChannelHandlerContext,
-        version: HTTPVersion
+        version: HTTPVersion,
+        lingering: Bool = false
     ) {
-        let keepAlive = keepAlive && !closesAfterResponse
-        var headers = response.headers
-        headers.add(name: "X-Olla-Request-ID", value: requestID)
-        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let responseHead = HTTPResponseHead(version: version, status: response.status, headers: headers)
-        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-        if response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        let keepAlive = KeepAlive.allowed(
+            requested: keepAlive,
+            http11: true,
+            closing: closesAfterResponse,
+            responseHasLength: true
+        )
+        var response = response
+        response.headers.add(name: "X-Olla-Request-ID", value: requestID)
+        let written = response.write(to: context, version: version, keepAlive: keepAlive)
+        if lingering {
+            let maxBytes = max(snapshot?.configuration.server.maxBodySize ?? 0, 1024 * 1024)
+            LingeringCloseHandler.begin(after: written, context: context, maxBytes: maxBytes)
+        } else if !keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        let closing: EventLoopPromise<Void>? = keepAlive ? nil : context.eventLoop.makePromise()
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closing)
-        closing?.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        let now = NIODeadline.now()
         services.observer.requestFinished(
-            RequestRecord(
+            .local(
                 requestID: requestID,
                 method: head?.method.rawValue ?? "-",
                 path: head?.uri ?? "-",
-                model: nil,
-                endpoint: nil,
                 status: Int(response.status.code),
-                outcome: .completed,
-                durationNanoseconds: (now - receivedAt).nanoseconds,
-                timeToHeadNanoseconds: nil,
-                overheadNanoseconds: nil,
-                queueNanoseconds: 0,
+                durationNanoseconds: (NIODeadline.now() - receivedAt).nanoseconds,
                 bytesIn: bodyBytes,
-                bytesOut: response.body.readableBytes,
-                failovers: 0,
-                isLocal: true
+                bytesOut: response.body.readableBytes
             )
         )
         if case .answering = state {
@@ -368,6 +392,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     /// Called once the last part of the current response has been written: the next request may start.
     func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
+        releaseBody()
         let idleTimeout = snapshot?.configuration.server.idleTimeout
         head = nil
         decision = nil

@@ -13,6 +13,8 @@ public final class ProxyServices: Sendable {
     public let observer: any RequestObserver
     let requestIDs = RequestIDGenerator()
     let connections = ConnectionRegistry()
+    /// Request body bytes held over all client connections (`max_buffered_body`).
+    let bufferedBodies = BufferedBodies()
     private let loops: [ObjectIdentifier: LoopConfined<LoopResources>]
 
     /// - Parameters:

@@ -32,6 +32,38 @@ public struct RequestRecord: Sendable {
     public var isLocal: Bool
 }
 
+extension RequestRecord {
+    /// The record of an answer olla made without a host: a listing, a status route, or an error found before a
+    /// request was forwarded.
+    static func local(
+        requestID: String,
+        method: String,
+        path: String,
+        status: Int,
+        durationNanoseconds: Int64,
+        bytesIn: Int,
+        bytesOut: Int
+    ) -> RequestRecord {
+        RequestRecord(
+            requestID: requestID,
+            method: method,
+            path: path,
+            model: nil,
+            endpoint: nil,
+            status: status,
+            outcome: .completed,
+            durationNanoseconds: durationNanoseconds,
+            timeToHeadNanoseconds: nil,
+            overheadNanoseconds: nil,
+            queueNanoseconds: 0,
+            bytesIn: bytesIn,
+            bytesOut: bytesOut,
+            failovers: 0,
+            isLocal: true
+        )
+    }
+}
+
 /// Receives the events of the data path that logs and metrics need.
 ///
 /// - Important: Called on the event loop of the request; implementations must not block.

@@ -7,8 +7,6 @@ final class UpstreamConnection {
     let handler: UpstreamHandler
     /// When the connection last went back to the pool, for the idle sweep.
     var idleSince: NIODeadline
-    /// Requests this connection carried; a reused connection may have been closed by the host meanwhile.
-    var requestsServed = 0
 
     init(channel: any Channel, handler: UpstreamHandler) {
         self.channel = channel

@@ -59,7 +59,6 @@ final class UpstreamConnectionPool {
             connection.close()
             return
         }
-        connection.requestsServed += 1
         connection.idleSince = .now()
         connection.handler.onIdleClose = { [weak self, weak connection] in
             guard let self, let connection else { return }
