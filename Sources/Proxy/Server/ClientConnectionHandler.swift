@@ -159,7 +159,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         }
         // A request that cannot be parsed ends the connection, after a JSON answer when nothing was sent yet.
         switch state {
-        case .idle, .receiving, .discarding:
+        case .discarding:
+            // Answered already (413, 503 for memory): what the client sends after is dropped, whatever it is.
+            return
+        case .idle, .receiving:
             let problem: ProxyError
             if case .headerOverflow = parserError {
                 problem = .requestTooLarge("The request head is larger than max_header_size.", headers: true)
@@ -198,8 +201,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             answerEarly(.invalidRequest("Malformed HTTP request: \(refusal)."), context: context)
             return
         }
-        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
-        {
+        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize {
             rejectTooLarge(context: context)
             return
         }
