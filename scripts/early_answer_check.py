@@ -11,9 +11,9 @@ host, port, attempts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 path = "/olla/lmstudio/v1/chat/completions"
 kinds = {
     # A head over max_header_size (4 KB in the test) followed by a body.
-    "431": ({"Content-Type": "application/json", "X-Big": "h" * 8192}, b"{" + b" " * (1024 * 1024) + b"}"),
+    "431": ({"Content-Type": "application/json", "X-Big": "h" * 8192}, b"{" + b" " * (8 * 1024 * 1024) + b"}"),
     # A body over max_body_size (64 KB in the test), declared by Content-Length.
-    "413": ({"Content-Type": "application/json"}, b"{" + b" " * (2 * 1024 * 1024) + b"}"),
+    "413": ({"Content-Type": "application/json"}, b"{" + b" " * (8 * 1024 * 1024) + b"}"),
 }
 failed = False
 for kind, (headers, body) in kinds.items():

@@ -371,7 +371,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         response.headers.add(name: "X-Olla-Request-ID", value: requestID)
         let written = response.write(to: context, version: version, keepAlive: keepAlive)
         if lingering {
-            let maxBytes = max(snapshot?.configuration.server.maxBodySize ?? 0, 1024 * 1024)
+            // Enough for a client to finish sending a body of the largest allowed size, or 64 MB.
+            let maxBytes = max(snapshot?.configuration.server.maxBodySize ?? 0, 64 * 1024 * 1024)
             LingeringCloseHandler.begin(after: written, context: context, maxBytes: maxBytes)
         } else if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
