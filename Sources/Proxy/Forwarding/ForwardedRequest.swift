@@ -197,7 +197,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private func granted(_ placement: Placement) {
         guard case .queued(_, let since) = phase else {
             // The request gave up meanwhile; the slot was taken for it, so give it back.
-            services.table.release(placement.endpoint, outcome: nil)
+            services.table.release(placement, outcome: nil)
             return
         }
         queueDeadline = nil
@@ -315,6 +315,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     func upstreamReceived(head upstream: HTTPResponseHead) {
         guard case .awaitingHead = phase, let placement else { return }
+        services.table.responseHeadArrived(for: placement)
         headDeadline = nil
         if upstream.status == .serviceUnavailable {
             // Nothing reached the client yet, so another host can still answer (DESIGN.md 6.4).
@@ -447,7 +448,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         guard let placement else { return }
         self.placement = nil
         let endpoint = placement.endpoint
-        services.table.release(endpoint, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
+        services.table.release(placement, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
         if markDown {
             services.table.reportConnectionFailure(of: endpoint, reason: reason)
         }
@@ -589,11 +590,11 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         headDeadline = nil
         queueDeadline = nil
         let endpoint = placement?.endpoint
-        if let endpoint {
-            placement = nil
+        if let placement {
+            self.placement = nil
             let latency = timeToHead.map { Int($0 / 1000) }
             services.table.release(
-                endpoint,
+                placement,
                 outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
             )
         }
