@@ -47,10 +47,17 @@ enum ModelListing: Sendable, Equatable {
         }
         var issues: [String] = []
         if let entries = object["data"] {
-            let listing = Self.entries(entries, of: subject, issues: &issues) { entry, _ in model(fromDataEntry: entry) }
+            let listing = Self.entries(entries, of: subject, issues: &issues) { entry, _ in
+                model(fromDataEntry: entry)
+            }
             return Parsed(listing: listing, issues: issues)
         } else if let entries = object["models"] {
-            let listing = Self.entries(entries, of: subject, issues: &issues, reading: Self.model(fromModelsEntry:issues:))
+            let listing = Self.entries(
+                entries,
+                of: subject,
+                issues: &issues,
+                reading: Self.model(fromModelsEntry:issues:)
+            )
             return Parsed(listing: listing, issues: issues, isModelsArray: true)
         } else if let error = object["error"] {
             // LM Studio answers 200 to paths it does not know, so the body decides (lmstudio-real.md).

@@ -12,7 +12,11 @@ import Testing
 
     func acquire(_ table: RoutingTable, _ model: String = "m") -> Placement? {
         guard let set = table.candidates(model) else { return nil }
-        if case .granted(let placement) = table.acquire(set, excluding: EndpointSet(), strategy: table.snapshot.strategy) {
+        if case .granted(let placement) = table.acquire(
+            set,
+            excluding: EndpointSet(),
+            strategy: table.snapshot.strategy
+        ) {
             return placement
         }
         return nil
@@ -89,13 +93,22 @@ import Testing
     }
 
     @Test func everyModelSlotFullQueuesAndTheFirstWaiterGetsTheSlotFreed() {
-        let table = healthyTable([endpoint("a"), endpoint("b")], models: ["a": [loaded(slots: 1)], "b": [loaded(slots: 1)]])
+        let table = healthyTable(
+            [endpoint("a"), endpoint("b")],
+            models: ["a": [loaded(slots: 1)], "b": [loaded(slots: 1)]]
+        )
         let set = table.candidates("m")!
         let first = acquire(table)!
         let second = acquire(table)!
         let grants = AdmissionQueueTests.Grants()
         for name in ["w1", "w2"] {
-            guard case .queued = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant(name))
+            guard
+                case .queued = table.enqueue(
+                    set,
+                    excluding: EndpointSet(),
+                    strategy: .priority,
+                    grant: grants.grant(name)
+                )
             else {
                 Issue.record("expected \(name) to wait")
                 return
@@ -118,7 +131,12 @@ import Testing
         )
         let running = acquire(table, "m")!
         let grants = AdmissionQueueTests.Grants()
-        _ = table.enqueue(table.candidates("n")!, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("n"))
+        _ = table.enqueue(
+            table.candidates("n")!,
+            excluding: EndpointSet(),
+            strategy: .priority,
+            grant: grants.grant("n")
+        )
         #expect(grants.all.isEmpty)
         table.release(running, outcome: nil)
         #expect(grants.all == ["n@a"])
@@ -191,7 +209,12 @@ import Testing
         table.publishModels([loaded(slots: 2)], for: table.snapshot.endpoints[0])
         #expect(isFull(table))
         let grants = AdmissionQueueTests.Grants()
-        _ = table.enqueue(table.candidates("m")!, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("w"))
+        _ = table.enqueue(
+            table.candidates("m")!,
+            excluding: EndpointSet(),
+            strategy: .priority,
+            grant: grants.grant("w")
+        )
         // 3 running of 2: the first to finish leaves 2, still no room.
         table.release(held[0], outcome: nil)
         #expect(grants.all.isEmpty)
@@ -209,8 +232,11 @@ import Testing
             for _ in 0..<8 {
                 group.addTask {
                     for _ in 0..<2_000 {
-                        if case .granted(let placement) = table.acquire(set, excluding: EndpointSet(), strategy: .priority)
-                        {
+                        if case .granted(let placement) = table.acquire(
+                            set,
+                            excluding: EndpointSet(),
+                            strategy: .priority
+                        ) {
                             let now = placement.slots.inFlight.load(ordering: .relaxed)
                             precondition(now >= 1 && now <= placement.slots.limit)
                             table.release(placement, outcome: nil)

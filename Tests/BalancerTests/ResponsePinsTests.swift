@@ -121,3 +121,18 @@ import Testing
         #expect(pins.count == 100)
     }
 }
+
+/// The routing table's pin table follows `proxy.response_pinning` across reloads.
+@Suite struct RoutingTablePinsTests {
+    @Test func reloadAppliesTheNewBoundsAndKeepsWhatFits() {
+        var first = configuration([endpoint("a")])
+        first.proxy.responsePinning.maxEntries = 10
+        let table = RoutingTable(configuration: first)
+        for index in 1...5 { table.responsePins.learn("r\(index)", endpoint: "a") }
+        var second = first
+        second.proxy.responsePinning.maxEntries = 3
+        _ = table.apply(second)
+        #expect(table.responsePins.count == 3)
+        #expect(table.responsePins.lookup("r5") == "a" && table.responsePins.lookup("r2") == nil)
+    }
+}

@@ -40,7 +40,10 @@ import Testing
     }
 
     @Test func instanceWithoutParallelCountsOne() {
-        let json = entry("nomic-embed", instances: #"{"id":"nomic-embed","config":{"context_length":2048}},{"id":"nomic-embed:2"}"#)
+        let json = entry(
+            "nomic-embed",
+            instances: #"{"id":"nomic-embed","config":{"context_length":2048}},{"id":"nomic-embed:2"}"#
+        )
         #expect(models(json)[0].slots == 2)
         #expect(parse(json).issues.isEmpty)
     }

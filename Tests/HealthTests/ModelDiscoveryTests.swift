@@ -47,7 +47,10 @@ import Testing
 
     @Test func duplicateInstanceOfTheOlderListIsPartOfItsModel() {
         let listed = v0 + [HostedModel(id: "qwen/qwen3-4b:2", state: .loaded)]
-        let current = [v1("qwen/qwen3-4b", slots: 8, instances: ["qwen/qwen3-4b", "qwen/qwen3-4b:2"]), v1("gemma-3-1b", slots: nil)]
+        let current = [
+            v1("qwen/qwen3-4b", slots: 8, instances: ["qwen/qwen3-4b", "qwen/qwen3-4b:2"]),
+            v1("gemma-3-1b", slots: nil),
+        ]
         let discovery = ModelDiscovery(listed: listed, openAI: nil, apiV1: .models(current, issues: []))
         #expect(discovery.models.map(\.id) == ["qwen/qwen3-4b", "gemma-3-1b"])
         #expect(discovery.models[0].slots == 8)

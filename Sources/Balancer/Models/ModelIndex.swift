@@ -187,7 +187,9 @@ public struct ModelIndex: Sendable {
             taken.insert(endpoint.ordinal)
             // Requests without a model are limited by `max_concurrency` alone.
             let anyModel = HostedModel(id: "")
-            everyHost.append(Placement(endpoint: endpoint, modelID: "", state: .unknown, slots: slots(endpoint, anyModel)))
+            everyHost.append(
+                Placement(endpoint: endpoint, modelID: "", state: .unknown, slots: slots(endpoint, anyModel))
+            )
         }
 
         self.entries = order.sorted().map { id in

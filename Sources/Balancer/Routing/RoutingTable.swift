@@ -24,6 +24,8 @@ public final class RoutingTable: Sendable {
     private let modelLoadHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime) -> Void)?>(nil)
     /// Requests waiting for a host with room.
     public let queue: AdmissionQueue
+    /// Which host holds which stateful conversation (DESIGN.md 6.9), bounded by `proxy.response_pinning`.
+    public let responsePins: ResponsePins
 
     public init(configuration: OllaConfiguration) {
         let endpoints = configuration.endpoints.enumerated().map { ordinal, endpoint in
@@ -38,6 +40,7 @@ public final class RoutingTable: Sendable {
         self.state = NIOLockedValueBox(State(configuration: configuration, endpoints: endpoints, snapshot: snapshot))
         self.current = NIOLockedValueBox(snapshot)
         self.queue = AdmissionQueue(capacity: configuration.proxy.maxQueue)
+        self.responsePins = ResponsePins(configuration.proxy.responsePinning)
     }
 
     /// The snapshot to route with now.
@@ -165,6 +168,7 @@ public final class RoutingTable: Sendable {
             }
             state.configuration = configuration
             queue.setCapacity(configuration.proxy.maxQueue)
+            responsePins.setLimits(configuration.proxy.responsePinning)
             state.endpoints = endpoints
             state.listings = listings
             // A host that is kept (or succeeded) keeps its model counters; a new one under an old name starts

@@ -149,7 +149,7 @@ final class ListingHost: Sendable {
                     #"{"id":"chatcmpl-1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"#
                     + #""message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000))) {
+                context.eventLoop.scheduleTask(in: TimeAmount(delay)) {
                     let (handler, context) = bound.value
                     handler.state.withLockedValue { $0.running -= 1 }
                     handler.write(context, answer)

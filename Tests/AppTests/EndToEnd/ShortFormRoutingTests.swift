@@ -61,7 +61,12 @@ import Testing
     @Test func nameWithoutItsPublisherLeadsToTheModel() async throws {
         let hosts = [simHost("studio-a", models: [SimulatedModel(id: "mlx-community/qwen2.5-coder-7b-instruct")])]
         try await OllaHarness.with(hosts: hosts) { olla in
-            try await expectRouted(olla, "qwen2.5-coder-7b-instruct", to: "studio-a", as: "mlx-community/qwen2.5-coder-7b-instruct")
+            try await expectRouted(
+                olla,
+                "qwen2.5-coder-7b-instruct",
+                to: "studio-a",
+                as: "mlx-community/qwen2.5-coder-7b-instruct"
+            )
         }
     }
 

@@ -77,7 +77,10 @@ import Testing
                 let instances = models[0]["loaded_instances"] as? [[String: Any]] ?? []
                 let parallels = instances.map { ($0["config"] as? [String: Any])?["parallel"] as? Int ?? 0 }
                 #expect(instances.map { $0["id"] as? String ?? "" }.sorted() == [Self.key, Self.key, Self.key + ":2"])
-                #expect(parallels.sorted() == [1, 2, 4], "4 and 2 from the 0.4 host, 1 for the 0.3 host's loaded model")
+                #expect(
+                    parallels.sorted() == [1, 2, 4],
+                    "4 and 2 from the 0.4 host, 1 for the 0.3 host's loaded model"
+                )
             }
         }
     }
@@ -87,7 +90,11 @@ import Testing
         ("huge", ListingHost.Answer.oversized(11 * 1024 * 1024), "larger than 10 MB"),
         ("error", ListingHost.Answer.json(#"{"error":"Invalid API key"}"#), "Invalid API key"),
     ])
-    func badApiV1AnswerKeepsTheHostUsableAndShowsWhy(name: String, answer: ListingHost.Answer, reason: String) async throws {
+    func badApiV1AnswerKeepsTheHostUsableAndShowsWhy(
+        name: String,
+        answer: ListingHost.Answer,
+        reason: String
+    ) async throws {
         try await ListingHost.withRunning(Self.answers(v1: answer)) { host in
             try await OllaHarness.with(hosts: []) { configuration, _ in
                 configuration.endpoints = [host.endpoint(named: "studio", checkTimeout: .milliseconds(900))]
@@ -118,8 +125,8 @@ import Testing
     }
 
     @Test func requestsBeyondAHostsSlotsWaitForTheSlotFreed() async throws {
-        try await ListingHost.withRunning(Self.answers(v1: Self.v1(parallels: ["2"])), answerDelay: .milliseconds(300)) {
-            host in
+        let answers = Self.answers(v1: Self.v1(parallels: ["2"]))
+        try await ListingHost.withRunning(answers, answerDelay: .milliseconds(300)) { host in
             try await OllaHarness.with(hosts: []) { configuration, _ in
                 configuration.endpoints = [host.endpoint(named: "studio")]
             } _: { olla in

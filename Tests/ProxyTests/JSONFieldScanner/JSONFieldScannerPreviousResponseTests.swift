@@ -34,7 +34,8 @@ import Testing
 
     @Test func escapesAreDecodedAndEscapedKeysCount() throws {
         #expect(try fields(#"{"previous_response_id":"resp_\u0041\/b"}"#).previousResponseID == "resp_A/b")
-        let escapedKey = #"{"\u0070\u0072\u0065\u0076\u0069\u006f\u0075\u0073\u005f\u0072\u0065\u0073\u0070\u006f\u006e\u0073\u0065\u005f\u0069\u0064":"resp_9"}"#
+        let escapedKey =
+            #"{"\u0070\u0072\u0065\u0076\u0069\u006f\u0075\u0073\u005f\u0072\u0065\u0073\u0070\u006f\u006e\u0073\u0065\u005f\u0069\u0064":"resp_9"}"#
         #expect(try fields(escapedKey).previousResponseID == "resp_9")
     }
 
