@@ -6,7 +6,8 @@ extension ModelListing {
     /// so anything above this is a broken host, not a big one.
     static let maximumParallel = 1024
 
-    private static let booleanClass = ObjectIdentifier(type(of: NSNumber(value: true)))
+    /// JSONSerialization hands booleans over as NSNumber of their own class, told from numbers by it.
+    static let booleanClass = ObjectIdentifier(type(of: NSNumber(value: true)))
 
     /// Reads `loaded_instances` of an LM Studio 0.4 model entry (DESIGN.md 6.7): each instance with its
     /// `parallel`, which counts 1 when absent (an embedding or MLX model has none).

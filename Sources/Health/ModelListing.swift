@@ -124,7 +124,10 @@ enum ModelListing: Sendable, Equatable {
                 ?? string((entry["quantization"] as? [String: Any])?["name"]),
             ownedBy: string(entry["owned_by"]),
             root: string(entry["root"]),
-            displayName: string(entry["display_name"])
+            displayName: string(entry["display_name"]),
+            paramsString: string(entry["params_string"]),
+            sizeBytes: integer(entry["size_bytes"]),
+            capabilities: flags(entry["capabilities"])
         )
         if let instances = entry["loaded_instances"] as? [Any] {
             if model.state == .unknown { model.state = instances.isEmpty ? .notLoaded : .loaded }
@@ -152,6 +155,18 @@ enum ModelListing: Sendable, Equatable {
         case "not-loaded", "not_loaded", "notLoaded": return .notLoaded
         default: return .unknown
         }
+    }
+
+    /// The members of an object that are booleans (LM Studio 0.4's `capabilities`), nil when there are none.
+    private static func flags(_ value: Any?) -> [String: Bool]? {
+        guard let object = value as? [String: Any] else { return nil }
+        var flags: [String: Bool] = [:]
+        for (name, member) in object {
+            if let number = member as? NSNumber, ObjectIdentifier(type(of: number)) == booleanClass {
+                flags[name] = number.boolValue
+            }
+        }
+        return flags.isEmpty ? nil : flags
     }
 
     static func string(_ value: Any?) -> String? {

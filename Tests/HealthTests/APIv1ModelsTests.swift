@@ -85,6 +85,19 @@ import Testing
         #expect(parse(json).issues.count == 2)
     }
 
+    @Test func keepsTheDescriptionOfTheModel() {
+        let json = """
+            {"models":[{"type":"llm","publisher":"qwen","key":"qwen/qwen3-4b","display_name":"Qwen3 4B",
+              "params_string":"4B","size_bytes":2497281312,"loaded_instances":[],
+              "capabilities":{"vision":false,"trained_for_tool_use":true,"context":"n/a","count":3}}]}
+            """
+        let model = models(json)[0]
+        #expect(model.displayName == "Qwen3 4B")
+        #expect(model.paramsString == "4B")
+        #expect(model.sizeBytes == 2_497_281_312)
+        #expect(model.capabilities == ["vision": false, "trained_for_tool_use": true], "flags only")
+    }
+
     @Test func lmStudio03AnswerIsTheUnknownEndpoint() {
         let parsed = parse(#"{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}"#)
         #expect(parsed.listing == .unknownEndpoint)

@@ -110,9 +110,15 @@ struct ModelListings: Sendable {
                 ("display_name", .string(details.displayName ?? Self.shortName(key))),
                 ("architecture", .optional(details.arch)),
                 ("quantization", details.quantization.map { .object([("name", .string($0))]) } ?? .null),
+                ("size_bytes", .optional(details.sizeBytes)),
+                ("params_string", .optional(details.paramsString)),
                 ("loaded_instances", .array(instances)),
                 ("max_context_length", .optional(details.maxContextLength)),
                 ("format", .optional(details.compatibilityType)),
+                (
+                    "capabilities",
+                    .object((details.capabilities ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .bool($0.value)) })
+                ),
             ])
         }
         return JSONDocument.object([("models", .array(models))]).response()

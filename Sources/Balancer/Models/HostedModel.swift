@@ -22,6 +22,11 @@ public struct HostedModel: Sendable, Equatable {
     public var root: String?
     /// LM Studio 0.4's `display_name`.
     public var displayName: String?
+    /// LM Studio 0.4's `params_string` (`"4B"`) and `size_bytes`.
+    public var paramsString: String?
+    public var sizeBytes: Int?
+    /// LM Studio 0.4's `capabilities` that are flags (`vision`, `trained_for_tool_use`), by name.
+    public var capabilities: [String: Bool]?
     /// Requests the host serves at once for this model (LM Studio 0.4: the sum of its loaded instances'
     /// `parallel`); nil when the host does not say (LM Studio 0.3, OpenAI-compatible servers).
     public var slots: Int?
@@ -40,6 +45,9 @@ public struct HostedModel: Sendable, Equatable {
         ownedBy: String? = nil,
         root: String? = nil,
         displayName: String? = nil,
+        paramsString: String? = nil,
+        sizeBytes: Int? = nil,
+        capabilities: [String: Bool]? = nil,
         slots: Int? = nil,
         loadedInstances: [LoadedInstance]? = nil
     ) {
@@ -54,6 +62,9 @@ public struct HostedModel: Sendable, Equatable {
         self.ownedBy = ownedBy
         self.root = root
         self.displayName = displayName
+        self.paramsString = paramsString
+        self.sizeBytes = sizeBytes
+        self.capabilities = capabilities
         self.slots = slots
         self.loadedInstances = loadedInstances
     }

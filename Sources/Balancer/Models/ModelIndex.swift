@@ -242,6 +242,9 @@ public struct ModelIndex: Sendable {
         merged.ownedBy = merged.ownedBy ?? other.ownedBy
         merged.root = merged.root ?? other.root
         merged.displayName = merged.displayName ?? other.displayName
+        merged.paramsString = merged.paramsString ?? other.paramsString
+        merged.sizeBytes = merged.sizeBytes ?? other.sizeBytes
+        merged.capabilities = merged.capabilities ?? other.capabilities
         return merged
     }
 }

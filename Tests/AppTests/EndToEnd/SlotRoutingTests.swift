@@ -28,7 +28,8 @@ import Testing
         return .json(
             #"{"models":[{"type":"llm","publisher":"qwen","key":"\#(key)","display_name":"Qwen3 4B","#
                 + #""architecture":"qwen3","quantization":{"name":"Q4_K_M","bits_per_weight":4.8},"#
-                + #""loaded_instances":[\#(instances.joined(separator: ","))],"max_context_length":32768,"format":"gguf"}]}"#
+                + #""loaded_instances":[\#(instances.joined(separator: ","))],"max_context_length":32768,"format":"gguf","#
+                + #""params_string":"4B","capabilities":{"vision":false,"trained_for_tool_use":true}}]}"#
         )
     }
 
@@ -74,6 +75,10 @@ import Testing
                 #expect(models.count == 1)
                 #expect(models[0]["key"] as? String == Self.key)
                 #expect(models[0]["display_name"] as? String == "Qwen3 4B")
+                #expect(models[0]["params_string"] as? String == "4B")
+                let capabilities = models[0]["capabilities"] as? [String: Any]
+                #expect(capabilities?["trained_for_tool_use"] as? Bool == true)
+                #expect(capabilities?["vision"] as? Bool == false)
                 let instances = models[0]["loaded_instances"] as? [[String: Any]] ?? []
                 let parallels = instances.map { ($0["config"] as? [String: Any])?["parallel"] as? Int ?? 0 }
                 #expect(instances.map { $0["id"] as? String ?? "" }.sorted() == [Self.key, Self.key, Self.key + ":2"])
