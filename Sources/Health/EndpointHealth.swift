@@ -154,13 +154,20 @@ final class EndpointHealth: Sendable {
         let nextCheckAt = wallNow + (machine.nextProbeAt - now).inSeconds
         let next = "next in \((machine.nextProbeAt - now).configText)"
         switch result {
-        case .healthy(let models, let latency):
+        case .healthy(let discovery, let latency):
+            let models = discovery.models
+            let previousIssue = runtime.health.discoveryIssue
             runtime.updateHealth { report in
                 report.lastCheckAt = wallNow
                 report.nextCheckAt = nextCheckAt
                 report.lastError = nil
                 report.probeLatencyMilliseconds = latency.inMilliseconds
                 report.consecutiveFailures = 0
+                report.api = discovery.api
+                report.discoveryIssue = discovery.issueSummary
+            }
+            if let issue = discovery.issueSummary, issue != previousIssue {
+                logger.warning("endpoint \(name): model discovery passed over: \(issue)")
             }
             // Models first, so a request routed the moment the host turns healthy finds them.
             let changed = table.publishModels(models, for: runtime)

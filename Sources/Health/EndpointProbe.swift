@@ -2,12 +2,13 @@ import AsyncHTTPClient
 import Balancer
 
 /// One probe of one host: `GET health_check_url`, then `GET model_url` (falling back to `/v1/models` when
-/// the host has no such route), the whole of it bounded by `check_timeout`.
+/// the host has no such route), then, for an LM Studio host, `GET /api/v1/models` (LM Studio 0.4's list with
+/// slots, DESIGN.md 6.7); the whole of it bounded by `check_timeout`.
 struct EndpointProbe: Sendable {
     /// How a probe ended.
     enum Result: Sendable {
-        /// The host answered and listed these models; `latency` is the time the whole probe took.
-        case healthy(models: [HostedModel], latency: Duration)
+        /// The host answered and listed models; `latency` is the time the whole probe took.
+        case healthy(ModelDiscovery, latency: Duration)
         /// The host failed; the reason is a short sentence for logs and `/internal/status/endpoints`.
         case failed(EndpointHealth.StateMachine.Failure, reason: String)
     }
@@ -16,6 +17,8 @@ struct EndpointProbe: Sendable {
     static let bodyLimit = 10 * 1024 * 1024
     /// The OpenAI route every LM Studio version serves, listing model ids without state.
     static let openAIModelsPath = "/v1/models"
+    /// LM Studio 0.4's model list, with loaded instances and their `parallel` slots.
+    static let apiV1ModelsPath = "/api/v1/models"
     /// How much earlier than the probe's deadline the HTTP client gives up waiting for a response head
     /// (at most a tenth of `check_timeout`).
     static let clientDeadlineMargin: Duration = .milliseconds(50)
@@ -29,8 +32,8 @@ struct EndpointProbe: Sendable {
         let start = clock.now()
         let deadline = start + configuration.checkTimeout
         do {
-            let models = try await withDeadline(deadline) { try await self.listModels(deadline: deadline) }
-            return .healthy(models: models, latency: clock.now() - start)
+            let discovery = try await withDeadline(deadline) { try await self.discover(deadline: deadline) }
+            return .healthy(discovery, latency: clock.now() - start)
         } catch let failure as Failure {
             return .failed(failure.kind, reason: failure.reason)
         } catch {
@@ -38,17 +41,33 @@ struct EndpointProbe: Sendable {
         }
     }
 
-    private func listModels(deadline: Duration) async throws -> [HostedModel] {
+    private func discover(deadline: Duration) async throws -> ModelDiscovery {
         let healthPath = Self.path(configuration.healthCheckURL)
-        let modelPath = Self.path(configuration.modelURL)
         let health = try await get(healthPath, deadline: deadline)
         guard (200..<300).contains(health.status) else {
             throw Failure(.unhealthy, "HTTP \(health.status) from \(healthPath)")
         }
         // A 200 from LM Studio does not prove the path exists (it answers 200 to unknown paths).
-        if case .unknownEndpoint = ModelListing(parsing: health.body, from: healthPath) {
+        let healthListing = ModelListing(parsing: health.body, from: healthPath)
+        if case .unknownEndpoint = healthListing {
             throw Failure(.unhealthy, "\(healthPath) is not served by the host (\"Unexpected endpoint or method\")")
         }
+        let listed = try await listModels(health: health, healthPath: healthPath, deadline: deadline)
+        // `/v1/models` carries what the richer list lacks (the reference shape's `root`); merged by id.
+        var openAI: [HostedModel]?
+        if healthPath == Self.openAIModelsPath, case .models(let models) = healthListing {
+            openAI = models
+        }
+        let apiV1 = configuration.type == .lmStudio ? try await apiV1Models(deadline: deadline) : .notAsked
+        return ModelDiscovery(listed: listed, openAI: openAI, apiV1: apiV1)
+    }
+
+    private func listModels(
+        health: (status: Int, body: [UInt8]),
+        healthPath: String,
+        deadline: Duration
+    ) async throws -> [HostedModel] {
+        let modelPath = Self.path(configuration.modelURL)
 
         let listing = modelPath == healthPath ? health : try await get(modelPath, deadline: deadline)
         if listing.status == 404 {
@@ -64,6 +83,37 @@ struct EndpointProbe: Sendable {
             return try await fallbackModels(health: health, healthPath: healthPath, deadline: deadline)
         case .malformed(let reason):
             throw Failure(.unhealthy, reason)
+        }
+    }
+
+    /// How `/api/v1/models` answers. Its failures do not fail the probe: a host whose older list is good stays
+    /// usable, with its slots unknown and the reason shown. Only the probe's own deadline ends it.
+    private func apiV1Models(deadline: Duration) async throws -> ModelDiscovery.APIv1Answer {
+        let path = Self.apiV1ModelsPath
+        let answer: (status: Int, body: [UInt8])
+        do {
+            answer = try await get(path, deadline: deadline)
+        } catch let failure as Failure {
+            return .failed(failure.reason)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return .failed("\(path): \(Self.reason(for: error, timeout: configuration.checkTimeout))")
+        }
+        if answer.status == 404 { return .notServed }
+        guard (200..<300).contains(answer.status) else {
+            return .failed("HTTP \(answer.status) from \(path)")
+        }
+        let parsed = ModelListing.parse(answer.body, from: path)
+        switch parsed.listing {
+        case .models(let models) where parsed.isModelsArray:
+            return .models(models, issues: parsed.issues)
+        case .models:
+            return .failed("model list from \(path) has no models array")
+        case .unknownEndpoint:
+            return .notServed
+        case .malformed(let reason):
+            return .failed(reason)
         }
     }
 

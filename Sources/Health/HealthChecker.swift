@@ -71,6 +71,10 @@ public final class HealthChecker: Service, Sendable {
         table.onConnectionFailure { [weak self] runtime, reason in
             self?.connectionFailed(of: runtime, reason: reason)
         }
+        // A request that loaded a model got its answer: probe now, so the index learns of the load (6.7).
+        table.onModelLoad { [weak self] runtime in
+            self?.probeNow(runtime)
+        }
         reconcile()
         logger.debug("health checks started for \(table.snapshot.endpoints.count) endpoints")
 

@@ -33,10 +33,10 @@ import Testing
             )
         }
         #expect(table.queue.count == 3)
-        table.release(a, outcome: nil)
+        table.release(table.placement(a), outcome: nil)
         #expect(grants.all == ["first@a"])
-        table.release(a, outcome: nil)
-        table.release(a, outcome: nil)
+        table.release(table.placement(a), outcome: nil)
+        table.release(table.placement(a), outcome: nil)
         #expect(grants.all == ["first@a", "second@a", "third@a"])
         #expect(a.inFlight.load(ordering: .relaxed) == 1)
     }
@@ -49,13 +49,13 @@ import Testing
         let grants = Grants()
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("waiting"))
         // The slot goes to the waiter without being freed: at no moment could a new request take it.
-        #expect(table.queue.handOver(slotOf: a))
+        #expect(table.queue.handOver(slotOf: table.placement(a)) == .whole)
         #expect(grants.all == ["waiting@a"])
         #expect(a.inFlight.load(ordering: .relaxed) == 1)
-        #expect(!table.queue.handOver(slotOf: a), "nobody waits any more")
+        #expect(table.queue.handOver(slotOf: table.placement(a)) == .none, "nobody waits any more")
         // And through release, which a finishing request calls.
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("next"))
-        table.release(a, outcome: nil)
+        table.release(table.placement(a), outcome: nil)
         #expect(grants.all == ["waiting@a", "next@a"])
         #expect(a.inFlight.load(ordering: .relaxed) == 1)
         #expect(table.queue.count == 0)
@@ -74,7 +74,7 @@ import Testing
         let grants = Grants()
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("waiting"))
         table.setStatus(.offline, of: a)
-        table.release(a, outcome: nil)
+        table.release(table.placement(a), outcome: nil)
         #expect(grants.all.isEmpty)
         #expect(a.inFlight.load(ordering: .relaxed) == 0)
         #expect(table.queue.count == 1)
@@ -110,7 +110,7 @@ import Testing
         _ = table.enqueue(set, excluding: EndpointSet(), strategy: .priority, grant: grants.grant("staying"))
         #expect(table.queue.cancel(ticket: leaving))
         #expect(!table.queue.cancel(ticket: leaving))
-        table.release(a, outcome: nil)
+        table.release(table.placement(a), outcome: nil)
         #expect(grants.all == ["staying@a"])
     }
 
@@ -162,7 +162,7 @@ import Testing
         _ = state.append(candidates: onlyB, excluded: EndpointSet(), waiter: "y")
         _ = state.append(candidates: onlyA, excluded: EndpointSet(), waiter: "z")
         let b = table.snapshot.endpoint(named: "b")!
-        #expect(state.takeFirst(usable: b)?.0.waiter == "y")
+        #expect(state.takeFirst(usable: table.placement(b, "other"))?.0.waiter == "y")
         #expect(state.entries.map(\.waiter) == ["x", "z"])
     }
 }

@@ -52,7 +52,7 @@ import Testing
         for _ in 0..<30 {
             let name = table.choose("m")!
             seen[name, default: 0] += 1
-            table.release(table.snapshot.endpoint(named: name)!, outcome: nil)
+            table.release(table.placement(table.snapshot.endpoint(named: name)!), outcome: nil)
         }
         #expect(seen.count == 3)
         #expect(seen.values.allSatisfy { $0 >= 5 })
@@ -65,7 +65,7 @@ import Testing
         )
         #expect(table.choose("m") == "big")
         #expect(table.choose("m") == "small")
-        table.release(table.snapshot.endpoint(named: "big")!, outcome: nil)
+        table.release(table.placement(table.snapshot.endpoint(named: "big")!), outcome: nil)
         #expect(table.choose("m") == "big")
     }
 
@@ -112,7 +112,7 @@ import Testing
         for _ in 0..<20 {
             let name = table.choose("m")!
             seen[name, default: 0] += 1
-            table.release(table.snapshot.endpoint(named: name)!, outcome: nil)
+            table.release(table.placement(table.snapshot.endpoint(named: name)!), outcome: nil)
         }
         #expect(seen["high"] == 10 && seen["low"] == 10)
     }
@@ -134,7 +134,7 @@ import Testing
                         ) {
                             let now = placement.endpoint.inFlight.load(ordering: .relaxed)
                             precondition(now <= 8 && now >= 1)
-                            table.release(placement.endpoint, outcome: nil)
+                            table.release(placement, outcome: nil)
                         }
                     }
                 }

@@ -60,4 +60,11 @@ extension RoutingTable {
         }
         return nil
     }
+
+    /// The placement of `model` on `endpoint`, with the live slot counter the table keeps for the pair, as the
+    /// data path holds it while its request runs (also for a runtime a reload has replaced since).
+    func placement(_ endpoint: EndpointRuntime, _ model: String = "m") -> Placement {
+        let current = candidates(model)!.placements.first { $0.endpoint.name == endpoint.name }!
+        return Placement(endpoint: endpoint, modelID: current.modelID, state: current.state, slots: current.slots)
+    }
 }

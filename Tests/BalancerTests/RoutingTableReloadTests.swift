@@ -23,7 +23,7 @@ import Testing
         #expect(table.choose("m") == "a")
         #expect(table.choose("m") == nil)
         // It finishes on the runtime it started on, and frees its slot under the new one.
-        table.release(before, outcome: RequestOutcome(succeeded: true, timeToHeadMicroseconds: 10))
+        table.release(table.placement(before), outcome: RequestOutcome(succeeded: true, timeToHeadMicroseconds: 10))
         #expect(after.inFlight.load(ordering: .relaxed) == 1)
         #expect(after.statistics.requestCount == 1)
     }
@@ -52,7 +52,7 @@ import Testing
         #expect(table.snapshot.endpoint(named: "a") !== before)
         #expect(granted.all.isEmpty, "the host is still full")
         // The request sent before the reload ends: its slot goes to the request queued before the reload.
-        table.release(before, outcome: nil)
+        table.release(table.placement(before), outcome: nil)
         #expect(granted.all == ["queued@a"])
         #expect(table.snapshot.endpoint(named: "a")!.inFlight.load(ordering: .relaxed) == 1)
     }

@@ -133,7 +133,10 @@ import Testing
                         publisher: "qwen",
                         arch: "qwen3",
                         compatibilityType: "gguf",
-                        quantization: "Q4_K_M"
+                        quantization: "Q4_K_M",
+                        displayName: "Qwen3 4B",
+                        slots: 4,
+                        loadedInstances: [LoadedInstance(id: "qwen/qwen3-4b", contextLength: 4096, parallel: 4)]
                     ),
                     HostedModel(
                         id: "nomic-embed",
@@ -141,7 +144,8 @@ import Testing
                         type: "embeddings",
                         maxContextLength: 2048,
                         publisher: "nomic-ai",
-                        compatibilityType: "gguf"
+                        compatibilityType: "gguf",
+                        loadedInstances: []
                     ),
                 ])
         )

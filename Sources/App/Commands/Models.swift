@@ -8,7 +8,8 @@ struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show which models are on which hosts, and whether they are loaded, as a table.",
         discussion:
-            "Reads GET /olla/models of a running olla. Cells: loaded, not-loaded, listed (the host gave no state), or '-'."
+            "Reads GET /olla/models of a running olla. Cells: loaded, not-loaded, listed (the host gave no state), or '-'; "
+            + "on a host that reports slots (LM Studio 0.4, shown after its name), also the slots in use of its slots."
     )
 
     @Option(name: .long, help: ArgumentHelp("The running olla.", valueName: "url"))
@@ -87,8 +88,8 @@ struct ModelTable {
     }
 
     var rows: [Row] = []
-    /// Hosts in order of first appearance, with their health.
-    var endpoints: [(name: String, status: String)] = []
+    /// Hosts in order of first appearance, with their health and API generation.
+    var endpoints: [(name: String, status: String, api: String?)] = []
 
     /// Parses `/olla/models`; nil when the document is not a model list.
     init?(json: Data) {
@@ -102,9 +103,13 @@ struct ModelTable {
             for place in olla["availability"] as? [[String: Any]] ?? [] {
                 guard let endpoint = place["endpoint"] as? String else { continue }
                 let state = place["state"] as? String ?? "unknown"
-                row.states[endpoint] = state == "unknown" ? "listed" : state
+                var cell = state == "unknown" ? "listed" : state
+                if let slots = place["slots"] as? Int {
+                    cell += " \(place["slots_in_use"] as? Int ?? 0)/\(slots)"
+                }
+                row.states[endpoint] = cell
                 if !endpoints.contains(where: { $0.name == endpoint }) {
-                    endpoints.append((endpoint, place["status"] as? String ?? "unknown"))
+                    endpoints.append((endpoint, place["status"] as? String ?? "unknown", place["api"] as? String))
                 }
             }
             rows.append(row)
@@ -115,7 +120,10 @@ struct ModelTable {
     func render() -> String {
         guard !rows.isEmpty else { return "No models known yet (are the hosts up? see /internal/status/endpoints).\n" }
         var header = ["MODEL", "TYPE"]
-        header += endpoints.map { $0.status == "healthy" ? $0.name : "\($0.name) (\($0.status))" }
+        header += endpoints.map { endpoint in
+            let name = endpoint.api.map { "\(endpoint.name) [\($0)]" } ?? endpoint.name
+            return endpoint.status == "healthy" ? name : "\(name) (\(endpoint.status))"
+        }
         var lines = [header]
         for row in rows {
             lines.append([row.id, row.type.isEmpty ? "-" : row.type] + endpoints.map { row.states[$0.name] ?? "-" })

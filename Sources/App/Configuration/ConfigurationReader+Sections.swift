@@ -17,10 +17,11 @@ extension ConfigurationKeys {
     static let proxy = ConfigurationKeys(
         read: [
             "load_balancer", "connection_timeout", "response_header_timeout", "response_timeout", "read_timeout",
-            "max_queue", "queue_timeout",
+            "max_queue", "queue_timeout", "response_pinning",
         ],
         ignored: ["engine", "profile", "max_retries", "retry_backoff", "stream_buffer_size"]
     )
+    static let responsePinning = ConfigurationKeys(read: ["max_entries", "ttl"])
     static let discovery = ConfigurationKeys(
         read: ["type", "static"],
         ignored: ["refresh_interval", "model_discovery"]
@@ -106,6 +107,13 @@ extension ConfigurationReader {
         if let timeout = duration("read_timeout", in: section) { proxy.readTimeout = timeout }
         if let count = integer("max_queue", in: section, range: 0...Int.max) { proxy.maxQueue = count }
         if let timeout = duration("queue_timeout", in: section) { proxy.queueTimeout = timeout }
+        let pinningPath = section.path(of: "response_pinning")
+        if let pinning = map(section.value("response_pinning"), at: pinningPath, keys: .responsePinning) {
+            if let count = integer("max_entries", in: pinning, range: 1...Int.max) {
+                proxy.responsePinning.maxEntries = count
+            }
+            if let ttl = duration("ttl", in: pinning) { proxy.responsePinning.ttl = ttl }
+        }
         return proxy
     }
 

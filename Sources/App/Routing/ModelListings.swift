@@ -79,6 +79,58 @@ struct ModelListings: Sendable {
         ]).response()
     }
 
+    /// `GET {prefix}/api/v1/models`: LM Studio 0.4's shape merged over healthy hosts, one entry per `key`, with
+    /// `loaded_instances` concatenated over hosts (each host's instances are its own). An LM Studio 0.3 host
+    /// reports no instances, so a model it has loaded counts as one instance serving one request at a time,
+    /// under its id (`key:2` for LM Studio's second instance of `key`).
+    func lmStudioV1Models(_ snapshot: RoutingSnapshot) -> LocalResponse {
+        var keys: [String] = []
+        var byKey: [String: (details: HostedModel, instances: [JSONDocument])] = [:]
+        for (entry, _) in available(snapshot) {
+            let key = ModelNames.canonicalID(entry.id)
+            var group = byKey[key] ?? (entry.details, [])
+            if byKey[key] == nil { keys.append(key) }
+            for (placement, listed) in zip(entry.placements, entry.listed) where placement.endpoint.status.isRoutable {
+                if let instances = listed.loadedInstances {
+                    for instance in instances {
+                        group.instances.append(Self.instance(instance.id, instance.contextLength, instance.parallel))
+                    }
+                } else if placement.state == .loaded {
+                    group.instances.append(Self.instance(entry.id, listed.maxContextLength, 1))
+                }
+            }
+            byKey[key] = group
+        }
+        let models: [JSONDocument] = keys.map { key in
+            let (details, instances) = byKey[key]!
+            return .object([
+                ("type", .string(details.type ?? "llm")),
+                ("publisher", .string(details.publisher ?? details.ownedBy ?? "unknown")),
+                ("key", .string(key)),
+                ("display_name", .string(details.displayName ?? Self.shortName(key))),
+                ("architecture", .optional(details.arch)),
+                ("quantization", details.quantization.map { .object([("name", .string($0))]) } ?? .null),
+                ("size_bytes", .optional(details.sizeBytes)),
+                ("params_string", .optional(details.paramsString)),
+                ("loaded_instances", .array(instances)),
+                ("max_context_length", .optional(details.maxContextLength)),
+                ("format", .optional(details.compatibilityType)),
+                (
+                    "capabilities",
+                    .object((details.capabilities ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .bool($0.value)) })
+                ),
+            ])
+        }
+        return JSONDocument.object([("models", .array(models))]).response()
+    }
+
+    private static func instance(_ id: String, _ contextLength: Int?, _ parallel: Int) -> JSONDocument {
+        var config: [(String, JSONDocument)] = []
+        if let contextLength { config.append(("context_length", .int(contextLength))) }
+        config.append(("parallel", .int(parallel)))
+        return .object([("id", .string(id)), ("config", .object(config))])
+    }
+
     /// `GET /olla/models`: every known model with where it is, hosts that are down included.
     func ollaModels(_ snapshot: RoutingSnapshot) -> LocalResponse {
         JSONDocument.object([
@@ -103,6 +155,10 @@ struct ModelListings: Sendable {
                 ("endpoint", .string(placement.endpoint.name)),
                 ("state", .string(placement.state.rawValue)),
                 ("status", .string(placement.endpoint.status.description)),
+                // DESIGN.md 6.7: the host's slots for this model (null where it does not report them).
+                ("slots", .optional(placement.slots.reportedSlots)),
+                ("slots_in_use", .int(placement.slots.inFlight.load(ordering: .relaxed))),
+                ("api", .optional(placement.endpoint.health.api?.rawValue)),
             ])
         }
         return .object([

@@ -84,6 +84,8 @@ struct OllaRouter: RequestRouter {
             return Self.onlyGet(head, String(path)) { request in listings.openAIModels(request.snapshot) }
         case "/api/v0/models":
             return Self.onlyGet(head, String(path)) { request in listings.lmStudioModels(request.snapshot) }
+        case "/api/v1/models":
+            return Self.onlyGet(head, String(path)) { request in listings.lmStudioV1Models(request.snapshot) }
         case "/v1/chat/completions", "/v1/completions", "/v1/embeddings":
             guard head.method == .POST else {
                 return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))

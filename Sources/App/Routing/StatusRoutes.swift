@@ -23,9 +23,11 @@ struct StatusRoutes: Sendable {
     func endpoints(_ snapshot: RoutingSnapshot) -> LocalResponse {
         let endpoints = snapshot.endpoints
         let modelCounts = Self.modelCounts(snapshot)
+        let slots = Self.slots(snapshot)
         let list: [JSONDocument] = endpoints.map { endpoint in
             let health = endpoint.health
             let statistics = endpoint.statistics
+            let endpointSlots = slots[endpoint.name]
             return .object([
                 ("name", .string(endpoint.name)),
                 ("url", .string(endpoint.configuration.url.description)),
@@ -40,6 +42,11 @@ struct StatusRoutes: Sendable {
                 ("last_check_at", .optional(health.lastCheckAt.map(Self.rfc3339))),
                 ("next_check_at", .optional(health.nextCheckAt.map(Self.rfc3339))),
                 ("last_error", .optional(health.lastError)),
+                // DESIGN.md 6.7: the API generation, and the slots of the models the host reports them for.
+                ("api", .optional(health.api?.rawValue)),
+                ("slots", .optional(endpointSlots?.total)),
+                ("slots_in_use", .int(endpointSlots?.inUse ?? 0)),
+                ("discovery_issue", .optional(health.discoveryIssue)),
             ])
         }
         return JSONDocument.object([
@@ -164,6 +171,21 @@ struct StatusRoutes: Sendable {
         let swift = "swift-6"
         #endif
         return "\(swift)-\(configuration)"
+    }
+
+    /// Per endpoint: the sum of the slots its models report (nil when none does, as on LM Studio 0.3) and the
+    /// requests in flight for its models.
+    private static func slots(_ snapshot: RoutingSnapshot) -> [String: (total: Int?, inUse: Int)] {
+        var slots: [String: (total: Int?, inUse: Int)] = [:]
+        for entry in snapshot.models.entries {
+            for placement in entry.placements {
+                var current = slots[placement.endpoint.name] ?? (nil, 0)
+                if let reported = placement.slots.reportedSlots { current.total = (current.total ?? 0) + reported }
+                current.inUse += placement.slots.inFlight.load(ordering: .relaxed)
+                slots[placement.endpoint.name] = current
+            }
+        }
+        return slots
     }
 
     private static func modelCounts(_ snapshot: RoutingSnapshot) -> [String: Int] {

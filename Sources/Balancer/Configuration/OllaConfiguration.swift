@@ -94,6 +94,19 @@ public struct ProxySettings: Sendable, Equatable {
     /// `max_queue`: requests waiting for a free host; 0 disables the queue.
     public var maxQueue: Int = 256
     public var queueTimeout: Duration = .seconds(30)
+    /// `response_pinning`: the table of stateful conversations (DESIGN.md 6.9).
+    public var responsePinning = ResponsePinningSettings()
+
+    public init() {}
+}
+
+/// `proxy.response_pinning`: how many answer ids olla remembers, and for how long, to send the next turn of a
+/// stateful conversation (`previous_response_id`) to the host that holds it (DESIGN.md 6.9).
+public struct ResponsePinningSettings: Sendable, Equatable {
+    /// `max_entries`: ids remembered at most; the oldest goes first.
+    public var maxEntries: Int = 100_000
+    /// `ttl`: how long an id is remembered after it was learnt.
+    public var ttl: Duration = .seconds(24 * 3600)
 
     public init() {}
 }

@@ -176,6 +176,12 @@ public struct HealthReport: Sendable, Equatable {
     /// Round-trip time of the last successful probe, in milliseconds.
     public var probeLatencyMilliseconds: Double?
     public var consecutiveFailures: Int = 0
+    /// The API generation the last successful probe found; nil before one, or when `/api/v1/models` gave an
+    /// answer that tells neither.
+    public var api: APIGeneration?
+    /// What the last successful probe could not use (a malformed `/api/v1/models`, an absurd `parallel`, two
+    /// listings that contradict each other), while the host stayed usable from the rest; nil when all was well.
+    public var discoveryIssue: String?
 
     public init() {}
 }

@@ -4,11 +4,21 @@ public struct Placement: Sendable {
     /// The id as this host listed it; the body's `model` is rewritten to it when the client used another name.
     public let modelID: String
     public let state: ModelState
+    /// The live slot count of this model on this host, shared by every placement of the pair.
+    public let slots: ModelSlots
 
-    public init(endpoint: EndpointRuntime, modelID: String, state: ModelState) {
+    public init(endpoint: EndpointRuntime, modelID: String, state: ModelState, slots: ModelSlots = ModelSlots()) {
         self.endpoint = endpoint
         self.modelID = modelID
         self.state = state
+        self.slots = slots
+    }
+
+    /// Whether a request may start here now: the host is under its `max_concurrency` and the model has a
+    /// free slot (DESIGN.md 6.7).
+    @inlinable
+    public var hasRoom: Bool {
+        endpoint.hasRoom && slots.hasRoom
     }
 }
 
@@ -37,6 +47,8 @@ public enum ModelResolution: Sendable {
 public struct ModelEntry: Sendable {
     public let id: String
     public let placements: [Placement]
+    /// The model as each host listed it, in the order of `placements`.
+    public let listed: [HostedModel]
     /// The details hosts reported, first host first, missing fields filled from the others.
     public let details: HostedModel
     /// Configured aliases that lead to this model.
@@ -67,8 +79,15 @@ public struct ModelIndex: Sendable {
     /// - Parameters:
     ///   - listings: each endpoint with the models of its last successful model probe.
     ///   - aliases: `model_aliases` of the configuration.
-    public init(listings: [(endpoint: EndpointRuntime, models: [HostedModel])], aliases configured: [ModelAlias]) {
+    ///   - slots: the live slot counter of a (host, model id) pair; the routing table keeps one per pair across
+    ///     snapshots. By default each placement gets a fresh one.
+    public init(
+        listings: [(endpoint: EndpointRuntime, models: [HostedModel])],
+        aliases configured: [ModelAlias],
+        slots: (EndpointRuntime, HostedModel) -> ModelSlots = { _, _ in ModelSlots() }
+    ) {
         var placementsByID: [String: [Placement]] = [:]
+        var listedByID: [String: [HostedModel]] = [:]
         var detailsByID: [String: HostedModel] = [:]
         var order: [String] = []
         for (endpoint, models) in listings {
@@ -79,14 +98,24 @@ public struct ModelIndex: Sendable {
             where !model.id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F })
                 && seen.insert(model.id).inserted
             {
-                let placement = Placement(endpoint: endpoint, modelID: model.id, state: model.state)
+                let placement = Placement(
+                    endpoint: endpoint,
+                    modelID: model.id,
+                    state: model.state,
+                    slots: slots(endpoint, model)
+                )
                 if placementsByID[model.id] == nil {
                     order.append(model.id)
-                    detailsByID[model.id] = model
+                    // Slots and instances are each host's own (in `listed`), not details of the model.
+                    var details = model
+                    details.slots = nil
+                    details.loadedInstances = nil
+                    detailsByID[model.id] = details
                 } else {
                     detailsByID[model.id] = Self.merge(detailsByID[model.id]!, model)
                 }
                 placementsByID[model.id, default: []].append(placement)
+                listedByID[model.id, default: []].append(model)
             }
         }
 
@@ -156,13 +185,18 @@ public struct ModelIndex: Sendable {
         var taken = EndpointSet()
         for (endpoint, _) in listings where !taken.contains(endpoint.ordinal) {
             taken.insert(endpoint.ordinal)
-            everyHost.append(Placement(endpoint: endpoint, modelID: "", state: .unknown))
+            // Requests without a model are limited by `max_concurrency` alone.
+            let anyModel = HostedModel(id: "")
+            everyHost.append(
+                Placement(endpoint: endpoint, modelID: "", state: .unknown, slots: slots(endpoint, anyModel))
+            )
         }
 
         self.entries = order.sorted().map { id in
             ModelEntry(
                 id: id,
                 placements: placementsByID[id]!,
+                listed: listedByID[id]!,
                 details: detailsByID[id]!,
                 aliases: aliasesByID[id] ?? []
             )
@@ -207,6 +241,10 @@ public struct ModelIndex: Sendable {
         merged.quantization = merged.quantization ?? other.quantization
         merged.ownedBy = merged.ownedBy ?? other.ownedBy
         merged.root = merged.root ?? other.root
+        merged.displayName = merged.displayName ?? other.displayName
+        merged.paramsString = merged.paramsString ?? other.paramsString
+        merged.sizeBytes = merged.sizeBytes ?? other.sizeBytes
+        merged.capabilities = merged.capabilities ?? other.capabilities
         return merged
     }
 }

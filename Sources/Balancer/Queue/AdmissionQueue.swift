@@ -82,14 +82,27 @@ public final class AdmissionQueue: Sendable {
         pending.load(ordering: .sequentiallyConsistent) > 0
     }
 
-    /// Gives a slot that a finishing request frees on `endpoint` straight to the first waiter that may use
-    /// that host, so that a request arriving at the same moment cannot take it ahead of the queue.
-    /// - Returns: whether a waiter took it; the slot then stays taken, for that waiter.
-    func handOver(slotOf endpoint: EndpointRuntime) -> Bool {
-        guard let (entry, placement) = state.withLockedValue({ $0.takeFirst(usable: endpoint) }) else { return false }
+    /// How a freed slot went in ``handOver(slotOf:)``.
+    enum HandOver: Equatable {
+        /// Nobody could use it.
+        case none
+        /// A waiter for the same model took both the host's place and the model slot.
+        case whole
+        /// A waiter for another model took the host's place (and a slot of its own model); the released
+        /// model slot is still the caller's to give back.
+        case placeOnly
+    }
+
+    /// Gives the slot that a finishing request frees to the first waiter that may use that host, so that a
+    /// request arriving at the same moment cannot take it ahead of the queue.
+    /// - Returns: what a waiter took; what it took stays taken, for that waiter.
+    func handOver(slotOf released: Placement) -> HandOver {
+        guard let (entry, placement, tookModelSlot) = state.withLockedValue({ $0.takeFirst(usable: released) }) else {
+            return .none
+        }
         pending.wrappingDecrement(ordering: .sequentiallyConsistent)
         entry.waiter(placement)
-        return true
+        return tookModelSlot ? .whole : .placeOnly
     }
 
     /// Grants slots to waiters, in order, for as long as `acquire` finds room.

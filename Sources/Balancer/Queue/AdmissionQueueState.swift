@@ -40,16 +40,32 @@ struct AdmissionQueueState<Waiter> {
         return true
     }
 
-    /// Takes the first waiter that may use `endpoint` (it is a healthy candidate it did not try yet).
-    mutating func takeFirst(usable endpoint: EndpointRuntime) -> (Entry, Placement)? {
+    /// Takes the first waiter that may use the slot a finishing request frees (DESIGN.md 6.4, 6.7).
+    ///
+    /// The freed slot is a place on `released.endpoint` (its `max_concurrency`) and a slot of
+    /// `released`'s model there. A waiter for the same model takes both as they are; a waiter for another
+    /// model on that host takes the place and must get a slot of its own model, which is taken here; a
+    /// waiter that cannot use the host (excluded, or its model full there) is passed over.
+    /// - Returns: the waiter, the placement it gets, and whether it took the released model slot too
+    ///   (when not, the caller gives that one back).
+    mutating func takeFirst(usable released: Placement) -> (Entry, Placement, tookModelSlot: Bool)? {
+        let endpoint = released.endpoint
         guard endpoint.status.isRoutable else { return nil }
         for index in entries.indices {
             let entry = entries[index]
-            guard !entry.excluded.contains(endpoint.ordinal) else { continue }
-            if let placement = entry.candidates.placements.first(where: { $0.endpoint === endpoint }) {
+            guard !entry.excluded.contains(endpoint.ordinal),
+                let placement = entry.candidates.placements.first(where: { $0.endpoint === endpoint })
+            else { continue }
+            if placement.slots === released.slots {
+                // Still in use by the finishing request, so room means: room once it is gone (its capacity may
+                // have shrunk meanwhile).
+                guard placement.slots.inFlight.load(ordering: .relaxed) <= placement.slots.limit else { continue }
                 entries.remove(at: index)
-                return (entry, placement)
+                return (entry, placement, true)
             }
+            guard placement.slots.tryAcquire() else { continue }
+            entries.remove(at: index)
+            return (entry, placement, false)
         }
         return nil
     }

@@ -11,6 +11,9 @@ public final class RoutingTable: Sendable {
         var endpoints: [EndpointRuntime]
         /// Models of each endpoint's last successful model probe, by endpoint name.
         var listings: [String: [HostedModel]] = [:]
+        /// The live slot counter of each (endpoint name, model id), kept across snapshots so that a request
+        /// releases into the counter it acquired from (DESIGN.md 6.7).
+        var slots: [String: [String: ModelSlots]] = [:]
         var snapshot: RoutingSnapshot
     }
 
@@ -18,8 +21,11 @@ public final class RoutingTable: Sendable {
     private let current: NIOLockedValueBox<RoutingSnapshot>
     private let rotation = ManagedAtomic<Int>(0)
     private let passiveFailureHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime, String) -> Void)?>(nil)
+    private let modelLoadHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime) -> Void)?>(nil)
     /// Requests waiting for a host with room.
     public let queue: AdmissionQueue
+    /// Which host holds which stateful conversation (DESIGN.md 6.9), bounded by `proxy.response_pinning`.
+    public let responsePins: ResponsePins
 
     public init(configuration: OllaConfiguration) {
         let endpoints = configuration.endpoints.enumerated().map { ordinal, endpoint in
@@ -34,6 +40,7 @@ public final class RoutingTable: Sendable {
         self.state = NIOLockedValueBox(State(configuration: configuration, endpoints: endpoints, snapshot: snapshot))
         self.current = NIOLockedValueBox(snapshot)
         self.queue = AdmissionQueue(capacity: configuration.proxy.maxQueue)
+        self.responsePins = ResponsePins(configuration.proxy.responsePinning)
     }
 
     /// The snapshot to route with now.
@@ -79,6 +86,27 @@ public final class RoutingTable: Sendable {
     /// Sets the callback run when the proxy reports a connection failure (Health installs it).
     public func onConnectionFailure(_ handler: @escaping @Sendable (EndpointRuntime, String) -> Void) {
         passiveFailureHandler.withLockedValue { $0 = handler }
+    }
+
+    /// Called by the proxy when the response head of a request arrives from its host. When the request's model
+    /// was not loaded there, this request loaded it (LM Studio loads just in time before it answers), so Health
+    /// is asked to re-probe the host at once: the index learns of the load, and the model's slots open up
+    /// (DESIGN.md 6.7, one load at a time).
+    @inlinable
+    public func responseHeadArrived(for placement: Placement) {
+        guard placement.slots.isLoading else { return }
+        modelLoaded(on: placement.endpoint)
+    }
+
+    @usableFromInline
+    func modelLoaded(on endpoint: EndpointRuntime) {
+        modelLoadHandler.withLockedValue { $0 }?(endpoint)
+    }
+
+    /// Sets the callback run when a request for a model that was not loaded on its host got its response head
+    /// (Health installs it, to re-probe that host).
+    public func onModelLoad(_ handler: @escaping @Sendable (EndpointRuntime) -> Void) {
+        modelLoadHandler.withLockedValue { $0 = handler }
     }
 
     /// The result of ``apply(_:)``.
@@ -140,8 +168,13 @@ public final class RoutingTable: Sendable {
             }
             state.configuration = configuration
             queue.setCapacity(configuration.proxy.maxQueue)
+            responsePins.setLimits(configuration.proxy.responsePinning)
             state.endpoints = endpoints
             state.listings = listings
+            // A host that is kept (or succeeded) keeps its model counters; a new one under an old name starts
+            // afresh, as its in-flight count does.
+            let keptNames = Set(changes.kept.map(\.name))
+            state.slots = state.slots.filter { keptNames.contains($0.key) }
             rebuild(&state)
             return changes
         }
@@ -154,11 +187,32 @@ public final class RoutingTable: Sendable {
         let listings = state.endpoints.compactMap { endpoint in
             state.listings[endpoint.name].map { (endpoint: endpoint, models: $0) }
         }
+        var slots = state.slots
+        var listed: [String: Set<String>] = [:]
+        let models = ModelIndex(listings: listings, aliases: state.configuration.modelAliases) { endpoint, model in
+            listed[endpoint.name, default: []].insert(model.id)
+            let capacity = model.id.isEmpty ? ModelSlots.unlimited : ModelSlots.capacity(for: model)
+            if let counter = slots[endpoint.name]?[model.id] {
+                counter.setCapacity(capacity)
+                return counter
+            }
+            let counter = ModelSlots(capacity: capacity)
+            slots[endpoint.name, default: [:]][model.id] = counter
+            return counter
+        }
+        // A model a host no longer lists loses its counter once nothing runs on it; until then a request that
+        // comes back to it counts together with those still running.
+        for (name, counters) in slots {
+            slots[name] = counters.filter { id, counter in
+                listed[name]?.contains(id) == true || counter.inFlight.load(ordering: .relaxed) > 0
+            }
+        }
+        state.slots = slots
         let snapshot = RoutingSnapshot(
             generation: state.generation,
             configuration: state.configuration,
             endpoints: state.endpoints,
-            models: ModelIndex(listings: listings, aliases: state.configuration.modelAliases)
+            models: models
         )
         state.snapshot = snapshot
         current.withLockedValue { $0 = snapshot }
@@ -168,24 +222,40 @@ public final class RoutingTable: Sendable {
 
     /// The result of ``acquire(_:excluding:strategy:)``.
     public enum Admission: Sendable {
-        /// A slot was taken on this host; give it back with ``release(_:outcome:)``.
+        /// A slot was taken on this host for this model; give it back with ``release(_:outcome:)``.
         case granted(Placement)
         case full
         case unavailable
     }
 
-    /// Chooses a host among `candidates` and takes a slot on it.
+    /// Chooses a host among `candidates` and takes a slot on it: a place under its `max_concurrency` and a
+    /// slot of the model there (DESIGN.md 6.2, 6.7).
     public func acquire(
         _ candidates: CandidateSet,
         excluding excluded: EndpointSet,
         strategy: LoadBalancerStrategy
+    ) -> Admission {
+        acquire(candidates, excluding: excluded, strategy: strategy, underQueueLock: false)
+    }
+
+    private func acquire(
+        _ candidates: CandidateSet,
+        excluding excluded: EndpointSet,
+        strategy: LoadBalancerStrategy,
+        underQueueLock: Bool
     ) -> Admission {
         // Another request may fill the chosen host between the choice and the take; choose again then.
         for _ in 0...candidates.placements.count {
             let turn = rotation.loadThenWrappingIncrement(ordering: .relaxed)
             switch EndpointSelector.choose(from: candidates, strategy: strategy, excluding: excluded, rotation: turn) {
             case .chosen(let placement):
+                // The model slot first: it is the one more likely to be taken meanwhile.
+                guard placement.slots.tryAcquire() else { continue }
                 if placement.endpoint.tryAcquire() { return .granted(placement) }
+                placement.slots.release()
+                // A waiter may have been passed over while this request held the model slot; offer it again,
+                // unless this runs for the queue itself (which goes on through its waiters).
+                if !underQueueLock { drainQueue() }
             case .full:
                 return .full
             case .unavailable:
@@ -206,7 +276,12 @@ public final class RoutingTable: Sendable {
             candidates,
             excluding: excluded,
             acquire: { candidates, excluded in
-                if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
+                if case .granted(let placement) = self.acquire(
+                    candidates,
+                    excluding: excluded,
+                    strategy: strategy,
+                    underQueueLock: true
+                ) {
                     return placement
                 }
                 return nil
@@ -215,13 +290,25 @@ public final class RoutingTable: Sendable {
         )
     }
 
-    /// Gives back a slot taken by ``acquire(_:excluding:strategy:)`` or granted by the queue, exactly once
-    /// per request, and records how the request went.
-    public func release(_ endpoint: EndpointRuntime, outcome: RequestOutcome?) {
-        if let outcome { endpoint.record(outcome) }
+    /// Gives back the slot taken by ``acquire(_:excluding:strategy:)`` or granted by the queue (the host's
+    /// place and the model's slot), exactly once per request, and records how the request went.
+    public func release(_ placement: Placement, outcome: RequestOutcome?) {
+        if let outcome { placement.endpoint.record(outcome) }
         // Handed over under the queue's lock, the slot is never free while a waiter could use it (FIFO).
-        if queue.hasWaiters, queue.handOver(slotOf: endpoint) { return }
-        endpoint.releaseSlot()
+        if queue.hasWaiters {
+            switch queue.handOver(slotOf: placement) {
+            case .whole:
+                return
+            case .placeOnly:
+                placement.slots.release()
+                drainQueue()
+                return
+            case .none:
+                break
+            }
+        }
+        placement.slots.release()
+        placement.endpoint.releaseSlot()
         // A waiter that queued between the hand-over and the release still gets the slot.
         drainQueue()
     }
@@ -230,7 +317,12 @@ public final class RoutingTable: Sendable {
         guard queue.hasWaiters else { return }
         let strategy = snapshot.strategy
         queue.drain { candidates, excluded in
-            if case .granted(let placement) = self.acquire(candidates, excluding: excluded, strategy: strategy) {
+            if case .granted(let placement) = self.acquire(
+                candidates,
+                excluding: excluded,
+                strategy: strategy,
+                underQueueLock: true
+            ) {
                 return placement
             }
             return nil

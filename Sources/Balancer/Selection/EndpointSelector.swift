@@ -1,13 +1,17 @@
-/// Chooses the host for a request among the hosts that have its model (DESIGN.md 6.2).
+/// Chooses the host for a request among the hosts that have its model (DESIGN.md 6.2, 6.7).
 ///
-/// Pure and allocation-free: it reads the candidates, their live status and in-flight counts, and returns
-/// the best one. Taking the slot is the caller's job (``RoutingTable/acquire(_:excluding:)``), since
+/// A candidate at its `max_concurrency`, or whose slots for the model are all in use (a model that is not
+/// loaded there has one: the request that loads it), is skipped while another has room; with every one
+/// full the request waits in the queue.
+///
+/// Pure and allocation-free: it reads the candidates, their live status, in-flight counts and free slots,
+/// and returns the best one. Taking the slot is the caller's job (``RoutingTable/acquire(_:excluding:)``), since
 /// another request may take it first.
 public enum EndpointSelector {
     /// The outcome of one choice.
     public enum Choice: Sendable {
         case chosen(Placement)
-        /// Routable candidates exist, but every one is at its `max_concurrency`.
+        /// Routable candidates exist, but every one is at its `max_concurrency` or out of slots for the model.
         case full
         /// No candidate is healthy (or every healthy one was already tried).
         case unavailable
@@ -31,7 +35,7 @@ public enum EndpointSelector {
             let placement = placements[index]
             let endpoint = placement.endpoint
             guard endpoint.status.isRoutable, !excluded.contains(endpoint.ordinal) else { continue }
-            guard endpoint.hasRoom else {
+            guard placement.hasRoom else {
                 sawFull = true
                 continue
             }
@@ -58,7 +62,7 @@ public enum EndpointSelector {
         for index in best..<placements.count {
             let placement = placements[index]
             let endpoint = placement.endpoint
-            guard endpoint.status.isRoutable, !excluded.contains(endpoint.ordinal), endpoint.hasRoom else { continue }
+            guard endpoint.status.isRoutable, !excluded.contains(endpoint.ordinal), placement.hasRoom else { continue }
             guard compare(placement, leader, strategy: strategy) == .same else { continue }
             if wanted == 0 { return .chosen(placement) }
             wanted -= 1
@@ -82,6 +86,11 @@ public enum EndpointSelector {
             let loadA = a.state.preference
             let loadB = b.state.preference
             if loadA != loadB { return loadA > loadB ? .better : .worse }
+            // Residency is not occupancy: of two hosts that have the model loaded, the one with more free
+            // slots serves sooner.
+            let freeA = a.slots.freeSlots
+            let freeB = b.slots.freeSlots
+            if freeA != freeB { return freeA > freeB ? .better : .worse }
             return compareInFlight(a, b)
         case .leastConnections:
             return compareInFlight(a, b)

@@ -1,4 +1,4 @@
-/// Finds the top-level `model` and `stream` of a JSON request body without decoding it into objects
+/// Finds the top-level `model`, `stream` and `previous_response_id` of a JSON request body without decoding it into objects
 /// (DESIGN.md 6.1): one pass over the bytes that checks the JSON grammar, skips nested values and
 /// remembers where `model`'s string lies, so the proxy can route and, when needed, rewrite just that.
 ///
@@ -15,6 +15,9 @@ public struct JSONFieldScanner {
         public var stream: Bool?
         /// `"model"` is present but not a string (400 `invalid_request`).
         public var modelIsNotAString: Bool = false
+        /// The unescaped value of `"previous_response_id"` when it is a string: the stateful conversation the
+        /// request continues, which pins it to the host that holds it (DESIGN.md 6.9).
+        public var previousResponseID: String?
     }
 
     /// Why a body is not acceptable JSON.
@@ -138,6 +141,15 @@ extension JSONFieldScanner {
                             fields.modelRange = nil
                             fields.modelIsNotAString = true
                         }
+                    } else if key == .previousResponseID {
+                        if peek() == UInt8(ascii: "\"") {
+                            try skipString()
+                            fields.previousResponseID = try decodeString(valueStart..<offset)
+                        } else {
+                            // `null` (or anything else) continues no conversation.
+                            try skipValue()
+                            fields.previousResponseID = nil
+                        }
                     } else if key == .stream {
                         try skipValue()
                         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<offset])
@@ -163,19 +175,22 @@ extension JSONFieldScanner {
         enum FieldName {
             case model
             case stream
+            case previousResponseID
             case other
         }
 
-        /// Which of the two keys the proxy cares about a key token is; an escaped spelling such as
+        /// Which of the keys the proxy cares about a key token is; an escaped spelling such as
         /// `"mod\u0065l"` is the same key to every JSON parser, and so to the host.
         func fieldName(_ range: Range<Int>) throws(Malformed) -> FieldName {
             let key = UnsafeRawBufferPointer(rebasing: bytes[range])
             if Self.isKey(key, "\"model\"") { return .model }
             if Self.isKey(key, "\"stream\"") { return .stream }
-            guard key.contains(UInt8(ascii: "\\")), key.count <= 64 else { return .other }
+            if Self.isKey(key, "\"previous_response_id\"") { return .previousResponseID }
+            guard key.contains(UInt8(ascii: "\\")), key.count <= 128 else { return .other }
             switch try decodeString(range) {
             case "model": return .model
             case "stream": return .stream
+            case "previous_response_id": return .previousResponseID
             default: return .other
             }
         }

@@ -109,7 +109,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         case .failOver(let failed, let candidates, let excluded):
             dropConnection()
             let endpoint = failed.placement.endpoint
-            services.table.release(endpoint, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
+            services.table.release(failed.placement, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
             if failed.markDown { services.table.reportConnectionFailure(of: endpoint, reason: failed.reason) }
             services.observer.requestFailedOver(requestID: requestID, from: endpoint.name, reason: failed.reason)
             run(.acquire(candidates, excluding: excluded))
@@ -119,7 +119,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         case .leaveQueue(let ticket):
             run(machine.queueLeft(services.table.queue.cancel(ticket: ticket), now: .now()))
         case .releaseUnused(let placement):
-            services.table.release(placement.endpoint, outcome: nil)
+            services.table.release(placement, outcome: nil)
         case .answer(let problem):
             answer(problem)
         case .finish(let placement, let ending, let hostSucceeded, let outcome):
@@ -238,6 +238,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             isEventStream: response.isEventStream,
             keepAlive: upstream.isKeepAlive
         )
+        if let placement = machine.placement {
+            // A model that was loading there is loaded now: the host is asked at once (DESIGN.md 6.7).
+            services.table.responseHeadArrived(for: placement)
+        }
         let action = machine.headReceived(facts, closing: closesAfterResponse, now: .now())
         guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement else {
             return run(action)
@@ -323,7 +327,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         if let placement {
             let latency = machine.timeToHeadNanoseconds.map { Int($0 / 1000) }
             services.table.release(
-                placement.endpoint,
+                placement,
                 outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
             )
         }

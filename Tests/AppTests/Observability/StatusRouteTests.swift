@@ -22,6 +22,8 @@ import Testing
     static let endpointFields: Set<String> = [
         "name", "url", "type", "status", "priority", "model_count", "in_flight", "request_count", "success_rate",
         "avg_latency_ms", "last_check_at", "next_check_at", "last_error",
+        // DESIGN.md 6.7: the API generation and slots, and what discovery passed over.
+        "api", "slots", "slots_in_use", "discovery_issue",
     ]
 
     /// RFC 3339 date-time: `2026-01-31T12:34:56Z`, fractional seconds and a numeric offset allowed.
@@ -70,6 +72,10 @@ import Testing
                 #expect(endpoint["type"] as? String == "lm-studio", "\(name)")
                 #expect(endpoint["status"] as? String == "healthy", "\(name)")
                 #expect(endpoint["in_flight"] as? Int == 0, "\(name)")
+                // The simulated hosts speak LM Studio 0.3: no slots reported, nothing passed over.
+                #expect(endpoint["api"] as? String == "0.3", "\(name)")
+                #expect(endpoint["slots"] is NSNull && endpoint["slots_in_use"] as? Int == 0, "\(name)")
+                #expect(endpoint["discovery_issue"] is NSNull, "\(name)")
                 #expect(endpoint["request_count"] as? Int == 0, "\(name)")
                 #expect(Self.isNumber(endpoint["success_rate"]), "\(name)")
                 #expect(Self.isNumber(endpoint["avg_latency_ms"]), "\(name)")

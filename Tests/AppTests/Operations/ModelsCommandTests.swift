@@ -25,7 +25,11 @@ import Testing
                 try #require(lines.count == 4, "a header and one row per model:\n\(run.stdout)")
                 let header = lines[0]
                 #expect(Array(header.prefix(2)) == ["MODEL", "TYPE"], "\(header)")
-                #expect(Set(header.dropFirst(2)) == ["studio-a", "studio-b", "studio-c (offline)"], "\(header)")
+                // The simulated hosts speak LM Studio 0.3's API.
+                #expect(
+                    Set(header.dropFirst(2)) == ["studio-a [0.3]", "studio-b [0.3]", "studio-c [0.3] (offline)"],
+                    "\(header)"
+                )
                 var rows: [String: [String: String]] = [:]
                 for line in lines.dropFirst() {
                     #expect(line.count == header.count, "every row has every column: \(line)")
@@ -35,20 +39,20 @@ import Testing
                 }
                 #expect(
                     rows["qwen/qwen3-4b"] == [
-                        "MODEL": "qwen/qwen3-4b", "TYPE": "llm", "studio-a": "loaded", "studio-b": "not-loaded",
-                        "studio-c (offline)": "-",
+                        "MODEL": "qwen/qwen3-4b", "TYPE": "llm", "studio-a [0.3]": "loaded",
+                        "studio-b [0.3]": "not-loaded", "studio-c [0.3] (offline)": "-",
                     ]
                 )
                 #expect(
                     rows["meta-llama-3.1-8b-instruct"] == [
-                        "MODEL": "meta-llama-3.1-8b-instruct", "TYPE": "llm", "studio-a": "-", "studio-b": "loaded",
-                        "studio-c (offline)": "not-loaded",
+                        "MODEL": "meta-llama-3.1-8b-instruct", "TYPE": "llm", "studio-a [0.3]": "-",
+                        "studio-b [0.3]": "loaded", "studio-c [0.3] (offline)": "not-loaded",
                     ]
                 )
                 #expect(
                     rows["text-embedding-nomic-embed-text-v1.5"] == [
-                        "MODEL": "text-embedding-nomic-embed-text-v1.5", "TYPE": "embeddings", "studio-a": "loaded",
-                        "studio-b": "-", "studio-c (offline)": "-",
+                        "MODEL": "text-embedding-nomic-embed-text-v1.5", "TYPE": "embeddings",
+                        "studio-a [0.3]": "loaded", "studio-b [0.3]": "-", "studio-c [0.3] (offline)": "-",
                     ]
                 )
                 // Columns line up: every cell of a column starts where its header does.

@@ -10,7 +10,8 @@ import Foundation
 enum TopLevelMeaning: Equatable, Sendable, CustomStringConvertible {
     /// Not one JSON object: malformed, or a valid value of another kind.
     case refused
-    case object(model: ModelField, stream: Bool?)
+    /// `previousResponseID` is the UTF-8 of a top-level string `previous_response_id`, nil otherwise.
+    case object(model: ModelField, stream: Bool?, previousResponseID: [UInt8]? = nil)
 
     /// The top-level `model` member.
     enum ModelField: Equatable, Sendable {
@@ -36,7 +37,11 @@ enum TopLevelMeaning: Equatable, Sendable, CustomStringConvertible {
             } else {
                 model = fields.modelIsNotAString ? .notAString : .absent
             }
-            self = .object(model: model, stream: fields.stream)
+            self = .object(
+                model: model,
+                stream: fields.stream,
+                previousResponseID: fields.previousResponseID.map { Array($0.utf8) }
+            )
         }
     }
 
@@ -55,20 +60,25 @@ enum TopLevelMeaning: Equatable, Sendable, CustomStringConvertible {
         case let name as String: model = .string(utf8: Array(name.utf8))
         default: model = .notAString
         }
-        self = .object(model: model, stream: object["stream"].flatMap(FoundationReference.boolean))
+        self = .object(
+            model: model,
+            stream: object["stream"].flatMap(FoundationReference.boolean),
+            previousResponseID: (object["previous_response_id"] as? String).map { Array($0.utf8) }
+        )
     }
 
     var description: String {
         switch self {
         case .refused: return "refused"
-        case .object(let model, let stream):
+        case .object(let model, let stream, let previousResponseID):
             let modelText =
                 switch model {
                 case .absent: "absent"
                 case .notAString: "not a string"
                 case .string(let utf8): String(decoding: utf8, as: UTF8.self).debugDescription
                 }
-            return "object(model: \(modelText), stream: \(stream.map(String.init) ?? "nil"))"
+            let previous = previousResponseID.map { String(decoding: $0, as: UTF8.self).debugDescription } ?? "nil"
+            return "object(model: \(modelText), stream: \(stream.map(String.init) ?? "nil"), previous: \(previous))"
         }
     }
 }

@@ -32,7 +32,7 @@ import Testing
                     } else if let problem = modelRangeProblem(in: body) {
                         run.fail(seed: seed, body: body, problem)
                     }
-                    if case .object(let model, let stream) = intended {
+                    if case .object(let model, let stream, _) = intended {
                         objects += 1
                         if case .string = model { stringModels += 1 }
                         if stream != nil { streams += 1 }
