@@ -91,6 +91,14 @@ struct OllaRouter: RequestRouter {
                 return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
             }
             return .forward(ForwardTarget(upstreamPath: String(rest), requiresJSONBody: true))
+        case "/v1/responses", "/api/v1/chat", "/v1/messages":
+            guard head.method == .POST else {
+                return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
+            }
+            let stateful = path != "/v1/messages"
+            return .forward(
+                ForwardTarget(upstreamPath: String(rest), requiresJSONBody: true, keepsConversations: stateful)
+            )
         default:
             return .forward(
                 ForwardTarget(upstreamPath: path.isEmpty ? "/" + rest : String(rest), requiresJSONBody: false)

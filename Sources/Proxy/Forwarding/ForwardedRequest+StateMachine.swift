@@ -24,6 +24,9 @@ extension ForwardedRequest {
             case leavingQueue(CandidateSet, since: NIODeadline)
             case connecting(CandidateSet, Attempt)
             case awaitingHead(CandidateSet, Attempt, deadline: NIODeadline)
+            /// A conversation olla cannot place was refused by this host: its answer is held until it is read
+            /// whole, to tell "I do not hold that conversation" (try the next host) from any other refusal.
+            case holdingAnswer(CandidateSet, Attempt, ResponseFacts)
             case streaming(Stream)
             case finished
         }
@@ -65,6 +68,8 @@ extension ForwardedRequest {
             /// HTTP/1.1 or later: a response without a length can be chunked.
             var allowsChunked: Bool
             var wantsTrailers: Bool
+            /// The body continues a stored conversation (`previous_response_id`, DESIGN.md 6.9).
+            var continuesConversation = false
         }
 
         /// A host that failed before anything reached the client.
@@ -80,6 +85,8 @@ extension ForwardedRequest {
             /// The host's answer ended: write the end (with trailers when asked for), keep the client's
             /// connection when `keepAlive`, give the host's connection back when `reuseUpstream`.
             case complete(keepAlive: Bool, reuseUpstream: Bool, trailers: Bool)
+            /// The answer held while deciding (``State/holdingAnswer(_:_:_:)``) is the answer: write it whole.
+            case heldAnswer(keepAlive: Bool, reuseUpstream: Bool)
             /// The host failed mid-stream (for `reason`): an event stream gets an error event and a proper end
             /// when `errorEvent`; anything else is cut by closing the client's connection.
             case cut(reason: String, errorEvent: Bool, keepAlive: Bool)
@@ -115,6 +122,9 @@ extension ForwardedRequest {
             case finish(Placement?, Ending, hostSucceeded: Bool, outcome: RequestRecord.Outcome)
             /// Pause or resume reading the host's answer (back-pressure from the client).
             case setUpstreamReading(Bool)
+            /// Keep the host's answer (head, then body parts) instead of writing it: see ``State/holdingAnswer(_:_:_:)``.
+            case holdAnswer
+            case holdBody
         }
 
         private(set) var state = State.initialized
@@ -126,6 +136,12 @@ extension ForwardedRequest {
         private(set) var failovers = 0
         private(set) var lastFailure: String?
         private var firstProbesDeadline: NIODeadline?
+        /// The request goes to the host that holds its conversation, and to no other.
+        private(set) var isPinned = false
+        /// A host answered that it does not hold the conversation; its answer is kept, to be passed on when no
+        /// other host holds it either.
+        private var heldRefusal: ResponseFacts?
+        private var holdingSince: NIODeadline?
         private(set) var queueNanoseconds: Int64 = 0
         private(set) var connectNanoseconds: Int64 = 0
         private(set) var timeToHeadNanoseconds: Int64?
@@ -149,17 +165,10 @@ extension ForwardedRequest {
         /// The host whose slot the request holds, if any.
         var placement: Placement? {
             switch state {
-            case .connecting(_, let attempt), .awaitingHead(_, let attempt, _): return attempt.placement
+            case .connecting(_, let attempt), .awaitingHead(_, let attempt, _), .holdingAnswer(_, let attempt, _):
+                return attempt.placement
             case .streaming(let stream): return stream.placement
             default: return nil
-            }
-        }
-
-        /// Whether nothing of an answer has reached the client yet.
-        var isBeforeResponse: Bool {
-            switch state {
-            case .streaming, .finished: return false
-            default: return true
             }
         }
 
@@ -171,6 +180,10 @@ extension ForwardedRequest {
             case ambiguous([String])
             /// No host lists the model. `unlisted`: hosts that never listed their models (down since start-up).
             case notFound(unlisted: [String])
+            /// The body continues a conversation that olla saw this host answer: only it can go on with it.
+            case pinned(CandidateSet)
+            /// The host holding the conversation is down, or no longer has the model.
+            case conversationUnavailable(endpoint: String, reason: String)
         }
 
         /// The model was looked up. `firstProbes`: the longest `check_timeout` of hosts never probed yet, nil
@@ -184,6 +197,12 @@ extension ForwardedRequest {
             case .found(let candidates):
                 state = .choosing(candidates)
                 return .acquire(candidates, excluding: tried)
+            case .pinned(let candidates):
+                isPinned = true
+                state = .choosing(candidates)
+                return .acquire(candidates, excluding: tried)
+            case .conversationUnavailable(let endpoint, let reason):
+                return answer(.conversationUnavailable(endpoint: endpoint, reason: reason))
             case .ambiguous(let ids):
                 return answer(.modelAmbiguous(request.model ?? "", candidates: ids))
             case .notFound(let unlisted):
@@ -228,6 +247,17 @@ extension ForwardedRequest {
                 }
                 return .enqueue(candidates, excluding: tried)
             case .unavailable:
+                if let refusal = heldRefusal {
+                    // No other host holds the conversation either: the last refusal is the answer.
+                    state = .finished
+                    responseStatus = refusal.status
+                    return .finish(nil, .heldAnswer(keepAlive: keepAlive(responseHasLength: true, closing: false), reuseUpstream: false), hostSucceeded: true, outcome: .completed)
+                }
+                if isPinned {
+                    let endpoint = candidates.placements.first?.endpoint.name ?? "its endpoint"
+                    let detail = lastFailure ?? "\(endpoint) is not healthy"
+                    return answer(.conversationUnavailable(endpoint: endpoint, reason: detail))
+                }
                 if let wait = waitForFirstProbes(firstProbes(), now: now) { return wait }
                 if tried.isEmpty {
                     if let model = request.model { return answer(.modelUnavailable(model)) }
@@ -298,6 +328,14 @@ extension ForwardedRequest {
         /// retry on a new one); during the stream it cuts the answer.
         mutating func upstreamFailed(reason: String, now: NIODeadline) -> Action {
             switch state {
+            case .holdingAnswer(let candidates, let attempt, _):
+                // Nothing of the held answer reached the client: as good as no answer.
+                return failOver(
+                    attempt.placement,
+                    reason: "\(attempt.placement.endpoint.name) closed the connection: \(reason)",
+                    markDown: true,
+                    candidates: candidates
+                )
             case .connecting(let candidates, let attempt):
                 return failOver(
                     attempt.placement,
@@ -365,6 +403,11 @@ extension ForwardedRequest {
             }
             timeToHeadNanoseconds = (now - receivedAt).nanoseconds
             responseStatus = facts.status
+            if request.continuesConversation && !isPinned && (facts.status == 400 || facts.status == 404) {
+                state = .holdingAnswer(candidates, attempt, facts)
+                holdingSince = now
+                return .holdAnswer
+            }
             let stream = Stream(
                 placement: attempt.placement,
                 lastReadAt: now,
@@ -383,6 +426,7 @@ extension ForwardedRequest {
 
         /// A part of the host's body arrived.
         mutating func bodyReceived(now: NIODeadline) -> Action {
+            if case .holdingAnswer = state { return .holdBody }
             guard case .streaming(var stream) = state else { return .none }
             stream.lastReadAt = now
             state = .streaming(stream)
@@ -399,6 +443,28 @@ extension ForwardedRequest {
                 trailers: request.wantsTrailers && stream.isChunked
             )
             return .finish(stream.placement, ending, hostSucceeded: responseStatus < 500, outcome: .completed)
+        }
+
+        /// A held answer (``State/holdingAnswer(_:_:_:)``) was read whole. `notFound`: it says the host does not
+        /// hold the conversation, so the next candidate is tried (DESIGN.md 6.9); anything else is the answer.
+        mutating func heldAnswerEnded(notFound: Bool, closing: Bool) -> Action {
+            guard case .holdingAnswer(let candidates, let attempt, let facts) = state else { return .none }
+            guard notFound else {
+                state = .finished
+                let ending = Ending.heldAnswer(
+                    keepAlive: keepAlive(responseHasLength: true, closing: closing),
+                    reuseUpstream: facts.keepAlive
+                )
+                return .finish(attempt.placement, ending, hostSucceeded: true, outcome: .completed)
+            }
+            heldRefusal = facts
+            let endpoint = attempt.placement.endpoint.name
+            return failOver(
+                attempt.placement,
+                reason: "\(endpoint) does not hold the conversation",
+                markDown: false,
+                candidates: candidates
+            )
         }
 
         /// The host failed after bytes reached the client: no retry (DESIGN.md 6.4).
@@ -433,6 +499,14 @@ extension ForwardedRequest {
                 }
                 guard now - stream.lastReadAt >= limits.readTimeout else { return .none }
                 return cut(stream, reason: UpstreamError.readTimeout.description)
+            case .holdingAnswer(let candidates, let attempt, _):
+                guard let since = holdingSince, now - since >= limits.readTimeout else { return .none }
+                return failOver(
+                    attempt.placement,
+                    reason: "\(attempt.placement.endpoint.name): \(UpstreamError.readTimeout)",
+                    markDown: true,
+                    candidates: candidates
+                )
             case .queued(let candidates, let ticket, let since, let deadline) where deadline <= now:
                 state = .leavingQueue(candidates, since: since)
                 return .leaveQueue(ticket: ticket)

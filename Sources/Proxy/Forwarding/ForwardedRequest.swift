@@ -26,6 +26,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var bytesOut = 0
     /// Whether parts were written to the client since the last flush.
     private var unflushed = false
+    /// A host's refusal held while deciding whether it means "not my conversation" (DESIGN.md 6.9).
+    private var heldAnswer: (head: HTTPResponseHead, body: ByteBuffer, overflowed: Bool)?
+    /// Learns the response ids of a stateful answer (nil for other routes).
+    private var responseIDs: ResponseIDScanner?
+    /// A refusal is read whole up to this size; a larger one is not "not found".
+    static let heldAnswerLimit = 64 * 1024
 
     init(
         client: ClientConnectionHandler,
@@ -60,7 +66,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 allowsChunked: head.version.minor >= 1,
                 // Rare, so only then split the header's list (which allocates).
                 wantsTrailers: head.headers.contains(name: "te")
-                    && head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
+                    && head.headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" },
+                continuesConversation: fields.previousResponseID != nil
             ),
             limits: .init(
                 maxQueue: proxy.maxQueue,
@@ -71,6 +78,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             receivedAt: receivedAt,
             bodyReadyAt: .now()
         )
+        if target.keepsConversations { responseIDs = ResponseIDScanner() }
     }
 
     func start() {
@@ -81,7 +89,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     private func run(_ action: StateMachine.Action) {
         switch action {
-        case .none, .forwardBody:
+        case .none, .forwardBody, .holdAnswer, .holdBody:
             break
         case .acquire(let candidates, let excluded):
             let admission = services.table.acquire(candidates, excluding: excluded, strategy: snapshot.strategy)
@@ -132,7 +140,9 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     /// Finds the hosts for the body's `model` (DESIGN.md 6.1), or takes every host when there is none.
     private func resolve() {
         let resolution: StateMachine.Resolution
-        if let model = fields.model {
+        if let conversation = fields.previousResponseID, let name = services.table.responsePins.lookup(conversation) {
+            resolution = pinnedResolution(endpoint: name)
+        } else if let model = fields.model {
             switch snapshot.models.resolve(model) {
             case .found(let set):
                 resolution = .found(set)
@@ -147,6 +157,31 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             resolution = .found(snapshot.models.anyModel)
         }
         run(machine.resolved(resolution, firstProbes: firstProbesWait(), now: .now()))
+    }
+
+    /// The one host that holds the conversation, when it can take the request (DESIGN.md 6.9).
+    private func pinnedResolution(endpoint name: String) -> StateMachine.Resolution {
+        guard let endpoint = snapshot.endpoint(named: name) else {
+            return .conversationUnavailable(endpoint: name, reason: "it is no longer configured")
+        }
+        guard endpoint.status.isRoutable else {
+            let reason = endpoint.health.lastError.map { "\(endpoint.status): \($0)" } ?? "\(endpoint.status)"
+            return .conversationUnavailable(endpoint: name, reason: reason)
+        }
+        let candidates: CandidateSet
+        if let model = fields.model {
+            guard case .found(let set) = snapshot.models.resolve(model) else {
+                return .conversationUnavailable(endpoint: name, reason: "it does not list the model '\(model)'")
+            }
+            candidates = set
+        } else {
+            candidates = snapshot.models.anyModel
+        }
+        let placements = candidates.placements.filter { $0.endpoint === endpoint }
+        guard !placements.isEmpty else {
+            return .conversationUnavailable(endpoint: name, reason: "it does not list the model")
+        }
+        return .pinned(CandidateSet(modelID: candidates.modelID, placements: placements))
     }
 
     /// The longest `check_timeout` of hosts that were never probed, nil when every host was.
@@ -243,6 +278,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             services.table.responseHeadArrived(for: placement)
         }
         let action = machine.headReceived(facts, closing: closesAfterResponse, now: .now())
+        if case .holdAnswer = action {
+            heldAnswer = (upstream, ByteBuffer(), false)
+            return
+        }
         guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement else {
             return run(action)
         }
@@ -262,7 +301,17 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     }
 
     func upstreamReceived(body part: ByteBuffer) {
-        guard case .forwardBody = machine.bodyReceived(now: .now()) else { return }
+        switch machine.bodyReceived(now: .now()) {
+        case .forwardBody:
+            break
+        case .holdBody:
+            return hold(part)
+        default:
+            return
+        }
+        if responseIDs != nil, machine.responseStatus < 300, let endpoint = machine.placement?.endpoint.name {
+            for id in responseIDs!.scan(part) { services.table.responsePins.learn(id, endpoint: endpoint) }
+        }
         bytesOut += part.readableBytes
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part))), promise: nil)
         unflushed = true
@@ -275,7 +324,23 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     }
 
     func upstreamReceivedEnd() {
+        if case .holdingAnswer = machine.state, let held = heldAnswer {
+            let notFound = !held.overflowed && ConversationRefusal.saysNotFound(held.body)
+            return run(machine.heldAnswerEnded(notFound: notFound, closing: closesAfterResponse))
+        }
         run(machine.endReceived(closing: closesAfterResponse))
+    }
+
+    private func hold(_ part: ByteBuffer) {
+        guard var held = heldAnswer else { return }
+        heldAnswer = nil
+        if held.body.readableBytes + part.readableBytes <= Self.heldAnswerLimit {
+            var part = part
+            held.body.writeBuffer(&part)
+        } else {
+            held.overflowed = true
+        }
+        heldAnswer = held
     }
 
     func upstreamFailed(_ error: any Error) {
@@ -332,6 +397,32 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             )
         }
         switch ending {
+        case .heldAnswer(let keepAlive, let reuseUpstream):
+            if let connection, let placement, reuseUpstream {
+                pool.giveBack(connection, to: placement.endpoint)
+            } else {
+                connection?.close()
+            }
+            connection = nil
+            guard let held = heldAnswer else {
+                return answer(.noHealthyEndpoints("The endpoint's answer was lost."))
+            }
+            heldAnswer = nil
+            var response = LocalResponse(
+                status: held.head.status,
+                headers: ForwardedHeaders.toClient(from: held.head.headers).headers,
+                body: held.body
+            )
+            ForwardedHeaders.addOlla(
+                to: &response.headers,
+                requestID: requestID,
+                placement: placement,
+                requestedModel: fields.model,
+                elapsedNanoseconds: machine.timeToHeadNanoseconds ?? 0
+            )
+            bytesOut += held.body.readableBytes
+            let written = response.write(to: context, version: head.version, keepAlive: keepAlive)
+            complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
         case .complete(let keepAlive, let reuseUpstream, let trailers):
             if let connection, let placement, reuseUpstream {
                 pool.giveBack(connection, to: placement.endpoint)

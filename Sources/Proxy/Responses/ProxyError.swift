@@ -62,6 +62,17 @@ public struct ProxyError: Error, Sendable {
         )
     }
 
+    public static func conversationUnavailable(endpoint: String, reason: String) -> ProxyError {
+        ProxyError(
+            status: .serviceUnavailable,
+            code: "conversation_unavailable",
+            type: "server_error",
+            message: "The conversation of previous_response_id is held by the endpoint \(endpoint), which cannot "
+                + "take it now (\(reason)); only that endpoint can continue it.",
+            retryAfter: 5
+        )
+    }
+
     public static func overloaded(_ detail: String) -> ProxyError {
         ProxyError(
             status: .serviceUnavailable,
