@@ -64,11 +64,6 @@ struct InstancePool<Waiter> {
     private(set) var tokensProcessed = 0
     private(set) var tokensReused = 0
 
-    /// The loaded instance with this id (`key`, `key:2`...), if any.
-    func instance(named id: String) -> Instance? {
-        instances.first { $0.id == id && $0.loaded }
-    }
-
     /// Requests waiting for a slot, per model.
     var waiting: [String: Int] {
         var counts: [String: Int] = [:]
