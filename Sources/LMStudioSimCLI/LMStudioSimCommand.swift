@@ -76,7 +76,10 @@ struct LMStudioSimCommand: AsyncParsableCommand {
     @Option(help: "The LM Studio API generation to speak: 0.3 or 0.4.")
     var api = SimulatorAPI.v0_3
 
-    @Option(name: .customLong("load-time-ms"), help: "0.4: milliseconds a model load takes (just in time or through the API).")
+    @Option(
+        name: .customLong("load-time-ms"),
+        help: "0.4: milliseconds a model load takes (just in time or through the API)."
+    )
     var loadTimeMilliseconds = 0
 
     @Flag(
@@ -88,7 +91,10 @@ struct LMStudioSimCommand: AsyncParsableCommand {
     @Option(help: "0.4: how many answers are kept for previous_response_id; the oldest is forgotten first.")
     var responseStoreLimit = 1024
 
-    @Flag(help: "0.4: each slot caches its last prompt; time to first token = --first-token-ms + the cost of the uncached prompt tokens.")
+    @Flag(
+        help:
+            "0.4: each slot caches its last prompt; time to first token = --first-token-ms + the cost of the uncached prompt tokens."
+    )
     var promptCache = false
 
     @Option(

@@ -70,10 +70,12 @@ import Testing
         #expect(pool.listing["m"]?.count == 1)
         _ = pool.startLoad(modelID: "m", parallel: 1, contextLength: 8192)
         _ = pool.completeLoad(serial: 2, exchangeID: nil, prompt: [])
-        #expect(pool.listing["m"] == [
-            InstanceListing(id: "m", contextLength: 4096, parallel: 1),
-            InstanceListing(id: "m:2", contextLength: 8192, parallel: 1),
-        ])
+        #expect(
+            pool.listing["m"] == [
+                InstanceListing(id: "m", contextLength: 4096, parallel: 1),
+                InstanceListing(id: "m:2", contextLength: 8192, parallel: 1),
+            ]
+        )
         guard case .run = Self.acquire(&pool, 1, parallel: 1) else { return #expect(Bool(false)) }
         guard case .wait = Self.acquire(&pool, 2, parallel: 1) else { return #expect(Bool(false)) }
         guard case .run(let named) = Self.acquire(&pool, 3, instance: "m:2", parallel: 1) else {

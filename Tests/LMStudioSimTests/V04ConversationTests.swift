@@ -63,7 +63,8 @@ import Testing
             )
             #expect(events.allSatisfy { $0.data["type"] as? String == $0.name })
             #expect(events[0].data["model_instance_id"] as? String == chatModel)
-            let text = events.filter { $0.name == "message.delta" }.compactMap { $0.data["content"] as? String }.joined()
+            let text = events.filter { $0.name == "message.delta" }.compactMap { $0.data["content"] as? String }
+                .joined()
             #expect(text == Self.expectedText)
             let result = try #require(events.last?.data["result"] as? [String: Any])
             #expect((result["response_id"] as? String)?.hasPrefix("resp_") == true)
@@ -129,7 +130,9 @@ import Testing
                 let secondID = try #require(secondJSON["id"] as? String)
                 #expect(secondID != id)
                 let third = #"{"model":"\#(chatModel)","input":"Again","previous_response_id":"\#(secondID)"}"#
-                #expect(Self.text(of: try await postJSON(port: port, "/v1/responses", third).1)?.contains("Turn 3.") == true)
+                #expect(
+                    Self.text(of: try await postJSON(port: port, "/v1/responses", third).1)?.contains("Turn 3.") == true
+                )
 
                 // The other host never saw the conversation.
                 let elsewhere = try await exchange(port: other.port, .POST, "/v1/responses", body: continued)
@@ -190,7 +193,11 @@ import Testing
             let port = host.port
             var ids: [String] = []
             for _ in 0..<3 {
-                let (_, json) = try await postJSON(port: port, "/v1/responses", #"{"model":"\#(chatModel)","input":"x"}"#)
+                let (_, json) = try await postJSON(
+                    port: port,
+                    "/v1/responses",
+                    #"{"model":"\#(chatModel)","input":"x"}"#
+                )
                 ids.append(try #require(json["id"] as? String))
             }
             #expect(try await simStats(port: port)["stored_responses"] as? Int == 2)
@@ -231,7 +238,9 @@ import Testing
             let created = try #require(events.first?.data["response"] as? [String: Any])
             let id = try #require(created["id"] as? String)
             #expect(id.hasPrefix("resp_") && created["status"] as? String == "in_progress")
-            let deltas = events.filter { $0.name == "response.output_text.delta" }.compactMap { $0.data["delta"] as? String }
+            let deltas = events.filter { $0.name == "response.output_text.delta" }.compactMap {
+                $0.data["delta"] as? String
+            }
             #expect(deltas.joined() == Self.expectedText)
             let completed = try #require(events.last?.data["response"] as? [String: Any])
             #expect(completed["id"] as? String == id)
@@ -267,7 +276,10 @@ import Testing
             let content = try #require(json["content"] as? [[String: Any]])
             #expect(content.count == 1)
             #expect(content[0]["type"] as? String == "text")
-            #expect(content[0]["text"] as? String == "Hello from sim-a. token1 token2 token3 token4 token5 token6 token7 token8")
+            #expect(
+                content[0]["text"] as? String
+                    == "Hello from sim-a. token1 token2 token3 token4 token5 token6 token7 token8"
+            )
             #expect(json["stop_reason"] as? String == "end_turn")
             #expect(json["stop_sequence"] is NSNull)
             let usage = try #require(json["usage"] as? [String: Any])
@@ -288,7 +300,8 @@ import Testing
                 port: host.port,
                 .POST,
                 "/v1/messages",
-                body: #"{"model":"\#(chatModel)","max_tokens":3,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#
+                body:
+                    #"{"model":"\#(chatModel)","max_tokens":3,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#
             )
             #expect(response.status == .ok && response.complete)
             let events = response.namedEvents
@@ -318,9 +331,21 @@ import Testing
             let body = #"{"model":"\#(chatModel)","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}"#
             let missing = try await exchange(port: host.port, .POST, "/v1/messages", body: body)
             #expect(missing.status == .unauthorized)
-            let wrong = try await exchange(port: host.port, .POST, "/v1/messages", headers: [("x-api-key", "no")], body: body)
+            let wrong = try await exchange(
+                port: host.port,
+                .POST,
+                "/v1/messages",
+                headers: [("x-api-key", "no")],
+                body: body
+            )
             #expect(wrong.status == .unauthorized)
-            let right = try await exchange(port: host.port, .POST, "/v1/messages", headers: [("x-api-key", "s3cret")], body: body)
+            let right = try await exchange(
+                port: host.port,
+                .POST,
+                "/v1/messages",
+                headers: [("x-api-key", "s3cret")],
+                body: body
+            )
             #expect(right.status == .ok)
         }
     }
@@ -356,7 +381,12 @@ import Testing
                 let error = try response.json()["error"] as? [String: Any]
                 #expect(error?["message"] is String, "\(path) \(body)")
             }
-            let unknownModel = try await exchange(port: port, .POST, "/v1/responses", body: #"{"model":"gpt-9","input":"x"}"#)
+            let unknownModel = try await exchange(
+                port: port,
+                .POST,
+                "/v1/responses",
+                body: #"{"model":"gpt-9","input":"x"}"#
+            )
             #expect(unknownModel.status == .badRequest)
             #expect((try unknownModel.json()["error"] as? [String: Any])?["code"] as? String == "model_not_found")
             #expect(try await exchange(port: port, .POST, "/api/v1/chat", body: #"{"input":"x"}"#).status == .ok)

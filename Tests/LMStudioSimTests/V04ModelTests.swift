@@ -104,7 +104,12 @@ import Testing
             #expect((try unknown.json()["error"] as? [String: Any])?["code"] as? String == "model_not_found")
 
             // Unloading the last instance makes the model not-loaded everywhere.
-            _ = try await exchange(port: port, .POST, "/api/v1/models/unload", body: #"{"instance_id":"\#(chatModel)"}"#)
+            _ = try await exchange(
+                port: port,
+                .POST,
+                "/api/v1/models/unload",
+                body: #"{"instance_id":"\#(chatModel)"}"#
+            )
             #expect(host.models.first?.state == .notLoaded)
             let v0After = try await exchange(port: port, .GET, "/api/v0/models").json()
             #expect((v0After["data"] as? [[String: Any]])?.first?["state"] as? String == "not-loaded")
@@ -142,7 +147,12 @@ import Testing
             let port = host.port
             #expect(try await loadedInstanceIDs(port: port, model: chatModel).isEmpty)
             let started = ContinuousClock.now
-            let first = try await exchange(port: port, .POST, "/api/v1/chat", body: #"{"model":"\#(chatModel)","input":"hi"}"#)
+            let first = try await exchange(
+                port: port,
+                .POST,
+                "/api/v1/chat",
+                body: #"{"model":"\#(chatModel)","input":"hi"}"#
+            )
             #expect(first.status == .ok)
             #expect(ContinuousClock.now - started >= .milliseconds(100))
             let later = try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -187,7 +197,9 @@ import Testing
             connection.send(.POST, "/v1/chat/completions", body: chatBody())
             #expect(await eventually { host.stats.loadsByModel[chatModel] == 1 })
             await connection.close()
-            #expect(await eventually { (try? await loadedInstanceIDs(port: host.port, model: chatModel)) == [chatModel] })
+            #expect(
+                await eventually { (try? await loadedInstanceIDs(port: host.port, model: chatModel)) == [chatModel] }
+            )
             #expect(await eventually { host.stats.inProgressByModel[chatModel, default: 0] == 0 })
             #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status == .ok)
             #expect(host.stats.loadsByModel == [chatModel: 1])

@@ -56,7 +56,12 @@ import Testing
                 connection.send(.POST, "/v1/chat/completions", body: chatBody())
             }
             #expect(await eventually { host.stats.waitingByModel[chatModel] == 2 })
-            let changed = try await exchange(port: port, .POST, "/_sim/settings", body: #"{"parallel":{"\#(chatModel)":3}}"#)
+            let changed = try await exchange(
+                port: port,
+                .POST,
+                "/_sim/settings",
+                body: #"{"parallel":{"\#(chatModel)":3}}"#
+            )
             #expect(changed.status == .ok)
             #expect((try changed.json()["parallel"] as? [String: Int])?[chatModel] == 3)
             #expect(await eventually { host.stats.inProgressByModel[chatModel] == 3 })
@@ -65,15 +70,23 @@ import Testing
                 await connection.close()
             }
             let listing = try await exchange(port: port, .GET, "/api/v1/models").json()
-            let instance = ((listing["models"] as? [[String: Any]])?.first?["loaded_instances"] as? [[String: Any]])?.first
+            let instance = ((listing["models"] as? [[String: Any]])?.first?["loaded_instances"] as? [[String: Any]])?
+                .first
             #expect((instance?["config"] as? [String: Any])?["parallel"] as? Int == 3)
             #expect(host.stats.maxConcurrencyByModel[chatModel] == 3)
 
             let unknown = try await exchange(port: port, .POST, "/_sim/settings", body: #"{"parallel":{"nope":2}}"#)
             #expect(unknown.status == .badRequest)
-            let zero = try await exchange(port: port, .POST, "/_sim/settings", body: #"{"parallel":{"\#(chatModel)":0}}"#)
+            let zero = try await exchange(
+                port: port,
+                .POST,
+                "/_sim/settings",
+                body: #"{"parallel":{"\#(chatModel)":0}}"#
+            )
             #expect(zero.status == .badRequest)
-            #expect(try await exchange(port: port, .POST, "/_sim/settings", body: #"{"slots":1}"#).status == .badRequest)
+            #expect(
+                try await exchange(port: port, .POST, "/_sim/settings", body: #"{"slots":1}"#).status == .badRequest
+            )
         }
     }
 

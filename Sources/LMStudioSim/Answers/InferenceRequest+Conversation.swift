@@ -11,7 +11,9 @@ extension InferenceRequest {
         }
         var request = InferenceRequest(model: nil, stream: false, maxTokens: nil, inputs: [], promptTokens: 1)
         if let model = object["model"], !(model is NSNull) {
-            guard let model = JSONValue.string(model) else { return .failure(Failure(message: "'model' must be a string.")) }
+            guard let model = JSONValue.string(model) else {
+                return .failure(Failure(message: "'model' must be a string."))
+            }
             request.model = model
         }
         if let stream = object["stream"], !(stream is NSNull) {
@@ -21,7 +23,9 @@ extension InferenceRequest {
             request.stream = stream
         }
         if let store = object["store"], !(store is NSNull) {
-            guard let store = JSONValue.bool(store) else { return .failure(Failure(message: "'store' must be a boolean.")) }
+            guard let store = JSONValue.bool(store) else {
+                return .failure(Failure(message: "'store' must be a boolean."))
+            }
             request.store = store
         }
         if let previous = object["previous_response_id"], !(previous is NSNull) {
@@ -32,7 +36,9 @@ extension InferenceRequest {
         }
         for key in ["max_tokens", "max_output_tokens", "n_predict"] {
             guard let value = object[key], !(value is NSNull) else { continue }
-            guard let limit = JSONValue.int(value) else { return .failure(Failure(message: "'\(key)' must be an integer.")) }
+            guard let limit = JSONValue.int(value) else {
+                return .failure(Failure(message: "'\(key)' must be an integer."))
+            }
             if limit > 0 { request.maxTokens = min(limit, request.maxTokens ?? .max) }
         }
         let inputKey = kind == .messages ? "messages" : "input"

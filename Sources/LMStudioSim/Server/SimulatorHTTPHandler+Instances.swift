@@ -192,7 +192,11 @@ extension SimulatorHTTPHandler {
     func loadModel(context: ChannelHandlerContext, view: SimulatorState.View) {
         guard let exchange else { return }
         guard let object = Self.requestObject(exchange.body) else {
-            answer(context: context, status: .badRequest, body: errorBody("Invalid JSON in request body: expected a JSON object."))
+            answer(
+                context: context,
+                status: .badRequest,
+                body: errorBody("Invalid JSON in request body: expected a JSON object.")
+            )
             return
         }
         guard let name = object["model"] as? String, !name.isEmpty else {
@@ -246,11 +250,19 @@ extension SimulatorHTTPHandler {
     func unloadModel(context: ChannelHandlerContext) {
         guard let exchange else { return }
         guard let object = Self.requestObject(exchange.body) else {
-            answer(context: context, status: .badRequest, body: errorBody("Invalid JSON in request body: expected a JSON object."))
+            answer(
+                context: context,
+                status: .badRequest,
+                body: errorBody("Invalid JSON in request body: expected a JSON object.")
+            )
             return
         }
         guard let instanceID = object["instance_id"] as? String, !instanceID.isEmpty else {
-            answer(context: context, status: .badRequest, body: errorBody("'instance_id' is required and must be a string."))
+            answer(
+                context: context,
+                status: .badRequest,
+                body: errorBody("'instance_id' is required and must be a string.")
+            )
             return
         }
         guard let waiters = state.unload(instanceID: instanceID) else {
