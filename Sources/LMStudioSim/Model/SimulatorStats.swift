@@ -5,7 +5,9 @@ public struct SimulatorStats: Sendable, Equatable {
     /// Requests received.
     public var requests: Int
     /// Requests received by route: `"GET /v1/models"`, `"GET /api/v0/models"`,
-    /// `"POST /v1/chat/completions"`, `"POST /v1/completions"`, `"POST /v1/embeddings"`, or `"other"`.
+    /// `"POST /v1/chat/completions"`, `"POST /v1/completions"`, `"POST /v1/embeddings"`, on 0.4 also
+    /// `"GET /api/v1/models"`, `"POST /api/v1/chat"`, `"POST /v1/responses"`, `"POST /v1/messages"`,
+    /// `"POST /api/v1/models/load"`, `"POST /api/v1/models/unload"`; or `"other"`.
     public var requestsByRoute: [String: Int]
     /// Inference requests being answered now (admitted, not finished).
     public var inFlight: Int

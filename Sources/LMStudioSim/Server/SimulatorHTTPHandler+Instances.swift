@@ -6,21 +6,32 @@ import NIOHTTP1
 /// time when none is loaded), the prompt cache's effect on the time to first token, and the model load and
 /// unload routes.
 extension SimulatorHTTPHandler {
-    /// Completes a 0.4 plan: the prompt, the conversation it continues and the answer of the 0.4 routes. False
+    /// The 0.4 part of a plan: the prompt, the conversation it continues and the answer of the 0.4 routes. Nil
     /// when the request was answered already (an unknown `previous_response_id`).
     func preparePooled(
         context: ChannelHandlerContext,
-        plan: inout AnswerPlan,
+        plan: AnswerPlan,
         request: inout InferenceRequest,
         model: SimulatedModel,
+        instanceID: String?,
         view: SimulatorState.View
-    ) -> Bool {
-        guard let exchange else { return false }
+    ) -> PooledRequest? {
+        guard let exchange else { return nil }
+        let pooled = { (prompt: [UInt8], conversation: ConversationAnswer?) in
+            PooledRequest(
+                model: model,
+                instanceID: instanceID,
+                prompt: prompt,
+                loadTime: TimeAmount(view.tuning.loadTime),
+                promptTokenCost: view.tuning.promptCache ? TimeAmount(view.tuning.promptTokenCost) : nil,
+                conversation: conversation
+            )
+        }
         guard plan.kind.isConversation else {
             if view.tuning.promptCache {
                 request.prompt = InferenceRequest.promptBytes(of: exchange.body)
             }
-            return true
+            return pooled(request.prompt, nil)
         }
         var turn = 1
         if let previous = request.previousResponseID {
@@ -32,7 +43,7 @@ extension SimulatorHTTPHandler {
                     code: "previous_response_not_found"
                 )
                 answer(context: context, status: .badRequest, body: body)
-                return false
+                return nil
             }
             turn = stored.turn + 1
             // The conversation so far comes first in the prompt, which is what the prompt cache rewards.
@@ -49,7 +60,7 @@ extension SimulatorHTTPHandler {
             text += " token\(index)"
         }
         let tokenSeconds = Double(settings.tokenDelay.nanoseconds) / 1e9
-        plan.conversation = ConversationAnswer(
+        let conversation = ConversationAnswer(
             kind: plan.kind,
             model: plan.envelope.model,
             created: plan.envelope.created,
@@ -67,14 +78,14 @@ extension SimulatorHTTPHandler {
             tokensPerSecond: tokenSeconds > 0 ? (1 / tokenSeconds * 100).rounded() / 100 : 1000
         )
         if stores, let responseID {
-            let conversation = ResponseStore.Conversation(
+            let stored = ResponseStore.Conversation(
                 model: model.id,
                 turn: turn,
                 transcript: request.prompt + Array(text.utf8)
             )
-            state.storeResponse(id: responseID, conversation)
+            state.storeResponse(id: responseID, stored)
         }
-        return true
+        return pooled(request.prompt, conversation)
     }
 
     /// Asks for a slot of an instance of the plan's model: runs at once, waits for a busy instance, or waits for
@@ -142,13 +153,13 @@ extension SimulatorHTTPHandler {
 
     /// Generates the answer on the slot granted; the prompt cache decides the time to first token.
     private func run(context: ChannelHandlerContext, grant: SlotGrant) {
-        guard var plan = exchange?.plan else { return }
-        if let cost = plan.pooled?.promptTokenCost {
+        guard var plan = exchange?.plan, let pooled = plan.pooled else { return }
+        if let cost = pooled.promptTokenCost {
             plan.timeToFirstToken = plan.timeToFirstToken + cost * Int64(grant.processedTokens)
         }
-        plan.servedBy = grant.instanceID
-        plan.conversation?.instanceID = grant.instanceID
-        plan.conversation?.timeToFirstTokenSeconds = Double(plan.timeToFirstToken.nanoseconds) / 1e9
+        pooled.servedBy = grant.instanceID
+        pooled.conversation?.instanceID = grant.instanceID
+        pooled.conversation?.timeToFirstTokenSeconds = Double(plan.timeToFirstToken.nanoseconds) / 1e9
         exchange?.plan = plan
         generate(context: context)
     }

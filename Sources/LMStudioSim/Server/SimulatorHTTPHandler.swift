@@ -66,22 +66,39 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         let dropAfterChunks: Int?
         /// The prompt processing time (base, plus the uncached tokens' cost once a 0.4 slot is granted).
         var timeToFirstToken: TimeAmount
-        /// 0.4: the model whose instances serve the request, the instance it names, its prompt bytes.
+        /// 0.4 only; a reference, so that the plan a stream copies per event stays as small as on 0.3.
         var pooled: PooledRequest? = nil
-        /// 0.4: the answer of `/api/v1/chat`, `/v1/responses` and `/v1/messages`.
-        var conversation: ConversationAnswer? = nil
-        /// 0.4: the instance that serves the request, reported in `x-sim-instance`.
-        var servedBy: String? = nil
     }
 
-    /// What a 0.4 request needs to find a slot.
-    struct PooledRequest {
+    /// What a 0.4 request needs to find a slot, and what it answers. Used on the connection's loop only.
+    final class PooledRequest {
         let model: SimulatedModel
+        /// The instance the request named (`key:2`), if any.
         let instanceID: String?
         let prompt: [UInt8]
         let loadTime: TimeAmount
         /// The cost of one uncached prompt token; nil while the prompt cache is off.
         let promptTokenCost: TimeAmount?
+        /// The answer of `/api/v1/chat`, `/v1/responses` and `/v1/messages`.
+        var conversation: ConversationAnswer?
+        /// The instance that serves the request, reported in `x-sim-instance`.
+        var servedBy: String?
+
+        init(
+            model: SimulatedModel,
+            instanceID: String?,
+            prompt: [UInt8],
+            loadTime: TimeAmount,
+            promptTokenCost: TimeAmount?,
+            conversation: ConversationAnswer?
+        ) {
+            self.model = model
+            self.instanceID = instanceID
+            self.prompt = prompt
+            self.loadTime = loadTime
+            self.promptTokenCost = promptTokenCost
+            self.conversation = conversation
+        }
     }
 
     /// How far a streamed answer has got. Events are numbered: 0 is the greeting, 1...tokens the
@@ -335,16 +352,17 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             timeToFirstToken: TimeAmount(view.tuning.timeToFirstToken)
         )
         if settings.api == .v0_4 {
-            guard preparePooled(context: context, plan: &plan, request: &request, model: model, view: view) else {
-                return
-            }
-            plan.pooled = PooledRequest(
-                model: model,
-                instanceID: instanceID,
-                prompt: request.prompt,
-                loadTime: TimeAmount(view.tuning.loadTime),
-                promptTokenCost: view.tuning.promptCache ? TimeAmount(view.tuning.promptTokenCost) : nil
-            )
+            guard
+                let pooled = preparePooled(
+                    context: context,
+                    plan: plan,
+                    request: &request,
+                    model: model,
+                    instanceID: instanceID,
+                    view: view
+                )
+            else { return }
+            plan.pooled = pooled
         }
         self.exchange?.plan = plan
         let waiter: Resumption
@@ -421,7 +439,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         case .embeddings:
             AnswerBody.embeddings(plan.envelope, inputs: plan.inputs, promptTokens: plan.promptTokens, into: &buffer)
         case .apiV1Chat, .responses, .messages:
-            plan.conversation?.write(into: &buffer)
+            plan.pooled?.conversation?.write(into: &buffer)
         }
         answer(context: context, status: .ok, body: buffer)
     }
@@ -450,7 +468,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         if !progress.headSent {
             var headers = settings.eventStreamHeaders
             if !keepAlive { headers.add(name: "connection", value: "close") }
-            if let instance = plan.servedBy { headers.add(name: "x-sim-instance", value: instance) }
+            if let instance = plan.pooled?.servedBy { headers.add(name: "x-sim-instance", value: instance) }
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             progress.headSent = true
@@ -463,7 +481,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             let event = progress.nextEvent
             if event > plan.tokens + 1 {
                 // The 0.4 routes end with their closing event; only the OpenAI chunk streams send [DONE].
-                if plan.conversation == nil {
+                if plan.pooled?.conversation == nil {
                     var done = context.channel.allocator.buffer(capacity: 16)
                     done.writeStaticString(AnswerBody.doneEvent)
                     context.write(wrapOutboundOut(.body(.byteBuffer(done))), promise: nil)
@@ -490,7 +508,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func eventBuffer(context: ChannelHandlerContext, plan: AnswerPlan, event: Int) -> ByteBuffer {
         var buffer = context.channel.allocator.buffer(capacity: 320)
-        if let conversation = plan.conversation {
+        if let conversation = plan.pooled?.conversation {
             conversation.writeEvent(event, into: &buffer)
             return buffer
         }
@@ -537,7 +555,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         var headers = settings.jsonHeaders
         headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
-        if let instance = exchange.plan?.servedBy { headers.add(name: "x-sim-instance", value: instance) }
+        if let instance = exchange.plan?.pooled?.servedBy { headers.add(name: "x-sim-instance", value: instance) }
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
             promise: nil
