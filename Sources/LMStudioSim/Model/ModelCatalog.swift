@@ -61,6 +61,11 @@ final class ModelCatalog: Sendable {
         indexByID[id].map { models[$0] }
     }
 
+    /// Whether a request's `model` names a model (or, on 0.4, one of its instances).
+    func knows(_ name: String) -> Bool {
+        indexByID[name] != nil || modelIDByInstanceID[name] != nil
+    }
+
     /// The model a request names, and the instance when it names one (`key:2`, 0.4 only).
     func resolve(_ name: String) -> (model: SimulatedModel, instanceID: String?)? {
         if let model = model(id: name) { return (model, nil) }

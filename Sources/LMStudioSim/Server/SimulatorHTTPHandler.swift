@@ -324,7 +324,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             answer(context: context, status: .badRequest, body: AnswerBody.noModelsLoaded)
             return
         }
-        guard let (model, instanceID) = view.catalog.resolve(modelID) else {
+        guard view.catalog.knows(modelID) else {
             let body = AnswerBody.error(
                 message: "Invalid model identifier \"\(modelID)\". Please specify a valid downloaded model.",
                 type: "invalid_request_error",
@@ -349,9 +349,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             inputs: request.inputs,
             promptTokens: request.promptTokens,
             dropAfterChunks: view.faults.dropAfterChunks,
-            timeToFirstToken: TimeAmount(view.tuning.timeToFirstToken)
+            timeToFirstToken: view.timeToFirstToken
         )
-        if settings.api == .v0_4 {
+        if settings.api == .v0_4, let (model, instanceID) = view.catalog.resolve(modelID) {
             guard
                 let pooled = preparePooled(
                     context: context,
@@ -385,7 +385,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     /// of a model instance too.
     private func admitted(context: ChannelHandlerContext) {
         exchange?.holdsSlot = true
-        if exchange?.plan?.pooled != nil {
+        if settings.api == .v0_4 {
             enterInstance(context: context)
         } else {
             generate(context: context)

@@ -28,7 +28,11 @@ final class SimulatorState: Sendable {
         var controlPort: Int?
         var acceptsConnections = false
         let api: SimulatorAPI
-        var tuning: SimulatorTuning
+        var tuning: SimulatorTuning {
+            didSet { timeToFirstToken = TimeAmount(tuning.timeToFirstToken) }
+        }
+        /// `tuning.timeToFirstToken`, converted once rather than per request.
+        var timeToFirstToken: TimeAmount
         /// 0.4: instances and slots.
         var pool = InstancePool<SlotWaiter>()
         /// 0.4: responses kept for `previous_response_id`.
@@ -40,6 +44,7 @@ final class SimulatorState: Sendable {
         let catalog: ModelCatalog
         let faults: SimulatorFaults
         let tuning: SimulatorTuning
+        let timeToFirstToken: TimeAmount
     }
 
     /// How many requests `recordedRequests` keeps.
@@ -61,6 +66,7 @@ final class SimulatorState: Sendable {
             admission: AdmissionQueue(limit: max(0, maxConcurrentRequests)),
             api: api,
             tuning: tuning,
+            timeToFirstToken: TimeAmount(tuning.timeToFirstToken),
             responses: ResponseStore(limit: responseStoreLimit)
         )
         initial.pool.promptCache = tuning.promptCache
@@ -95,13 +101,22 @@ final class SimulatorState: Sendable {
             shared.recorded.append((head, body))
             let id = shared.nextExchangeID
             shared.nextExchangeID += 1
-            return (id, View(catalog: shared.catalog, faults: shared.faults, tuning: shared.tuning))
+            return (id, Self.view(of: shared))
         }
     }
 
     /// The models and faults now.
     var view: View {
-        shared.withLockedValue { View(catalog: $0.catalog, faults: $0.faults, tuning: $0.tuning) }
+        shared.withLockedValue { Self.view(of: $0) }
+    }
+
+    private static func view(of shared: Shared) -> View {
+        View(
+            catalog: shared.catalog,
+            faults: shared.faults,
+            tuning: shared.tuning,
+            timeToFirstToken: shared.timeToFirstToken
+        )
     }
 
     /// Takes an inference slot for exchange `id` (true), or queues `waiter` to be resumed when one frees.
