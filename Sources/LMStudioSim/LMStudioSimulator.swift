@@ -2,7 +2,9 @@ import NIOCore
 import NIOPosix
 
 /// A simulated LM Studio host on a real socket: the five endpoints with LM Studio's shapes,
-/// configurable models and timing, and faults that can be switched on and off while it runs.
+/// configurable models and timing, and faults that can be switched on and off while it runs. With
+/// `SimulatorConfiguration.api` `.v0_4` it speaks LM Studio 0.4: `/api/v1/*`, `/v1/responses`,
+/// `/v1/messages`, slots per model instance, just-in-time loads and a prompt cache.
 ///
 /// ```swift
 /// let host = LMStudioSimulator(configuration: .init(name: "sim-a"))
@@ -26,7 +28,10 @@ public final class LMStudioSimulator: Sendable {
         state = SimulatorState(
             models: configuration.models,
             faults: configuration.faults,
-            maxConcurrentRequests: configuration.maxConcurrentRequests
+            maxConcurrentRequests: configuration.maxConcurrentRequests,
+            api: configuration.api,
+            tuning: configuration.tuning,
+            responseStoreLimit: configuration.responseStoreLimit
         )
         listener = SimulatorListener(settings: settings, state: state, group: eventLoopGroup)
     }
@@ -96,20 +101,56 @@ public final class LMStudioSimulator: Sendable {
     /// The models the host has now, in listing order.
     public var models: [SimulatedModel] { state.models }
 
-    /// Adds a model, or replaces the one with the same id.
+    /// Adds a model, or replaces the one with the same id. On a 0.4 host its instances follow: a `loaded` model
+    /// gets one if it has none, a `not-loaded` one loses all, and every instance gets the model's `parallel`.
     public func addModel(_ model: SimulatedModel) {
-        state.addModel(model)
+        for resume in state.addModel(model) {
+            resume()
+        }
     }
 
-    /// Removes a model; nothing happens when there is none with that id.
+    /// Removes a model (and on 0.4 its instances); nothing happens when there is none with that id.
     public func removeModel(id: String) {
-        state.removeModel(id: id)
+        for resume in state.removeModel(id: id).resume {
+            resume()
+        }
     }
 
-    /// Changes a model's state; returns false when there is no model with that id.
+    /// Changes a model's state; returns false when there is no model with that id. On a 0.4 host `loaded` adds
+    /// an instance when there is none (not counted as a load) and `not-loaded` unloads every instance.
     @discardableResult
     public func setModelState(id: String, to newState: SimulatedModel.State) -> Bool {
-        state.setModelState(id: id, state: newState)
+        let (found, resume) = state.setModelState(id: id, state: newState)
+        for waiter in resume {
+            waiter()
+        }
+        return found
+    }
+
+    /// Changes how many requests each instance of a model serves at once (0.4); false when there is no such
+    /// model. Requests waiting inside the host take the new slots at once.
+    @discardableResult
+    public func setParallel(modelID: String, _ parallel: Int) -> Bool {
+        let (found, resume) = state.setParallel(id: modelID, parallel: parallel)
+        for waiter in resume {
+            waiter()
+        }
+        return found
+    }
+
+    /// The timings and switches in force now (the configuration's, unless changed since).
+    public var tuning: SimulatorTuning { state.tuning }
+
+    /// Replaces the timings and switches; requests already planned keep the ones they started with.
+    public func setTuning(_ tuning: SimulatorTuning) {
+        state.setTuning(tuning)
+    }
+
+    /// Changes some timings and switches and keeps the others.
+    public func updateTuning(_ change: (inout SimulatorTuning) -> Void) {
+        var tuning = state.tuning
+        change(&tuning)
+        state.setTuning(tuning)
     }
 
     /// What the host has seen since start or the last `resetStats()`.

@@ -12,19 +12,31 @@ struct LMStudioSimCommand: AsyncParsableCommand {
         discussion: """
             Serves GET /v1/models, GET /api/v0/models, POST /v1/chat/completions,
             POST /v1/completions and POST /v1/embeddings in LM Studio's shapes, and
-            control routes: GET|POST /_sim/faults, GET|DELETE /_sim/stats,
-            GET|POST /_sim/models, DELETE /_sim/models/<id>, GET /_sim/requests.
+            control routes: GET|POST /_sim/faults, GET|POST /_sim/settings,
+            GET|DELETE /_sim/stats, GET|POST /_sim/models, DELETE /_sim/models/<id>,
+            GET /_sim/requests.
 
-            Model syntax (--model, repeatable): ID[:TYPE][:STATE][:MAX_CONTEXT]
+            With --api 0.4 it speaks LM Studio 0.4 as well: GET /api/v1/models,
+            POST /api/v1/chat, POST /v1/responses, POST /v1/messages,
+            POST /api/v1/models/load and /api/v1/models/unload; each model instance
+            serves `parallel` requests at once (more wait inside the host), a request
+            for a model that is not loaded loads a new instance (concurrent first
+            requests each load one: key, key:2...), answers can be continued with
+            previous_response_id, and --prompt-cache makes the time to first token
+            depend on the prompt prefix the chosen slot had cached.
+
+            Model syntax (--model, repeatable): ID[:TYPE][:STATE][:MAX_CONTEXT][:parallel=N]
               TYPE is llm (default), vlm or embeddings.
               STATE is loaded (default) or not-loaded.
               MAX_CONTEXT is a number of tokens.
-              Options start at the first part that is a TYPE or a STATE, so an
-              id may contain ':' (qwen2.5-7b-instruct:2).
+              parallel=N is how many requests an instance serves at once (0.4; default 4).
+              Options start at the first part that is a TYPE, a STATE or parallel=N,
+              so an id may contain ':' (qwen2.5-7b-instruct:2).
             Examples:
               --model qwen2.5-7b-instruct
               --model text-embedding-nomic-embed-text-v1.5:embeddings:not-loaded:2048
               --model qwen2-vl-7b-instruct:vlm:not-loaded
+              --api 0.4 --model qwen/qwen3-4b:parallel=2 --load-time-ms 3000
             """
     )
 
@@ -61,6 +73,36 @@ struct LMStudioSimCommand: AsyncParsableCommand {
     @Option(help: "Also serve the /_sim/* control routes on this port, which stays up while connections are refused.")
     var controlPort: Int?
 
+    @Option(help: "The LM Studio API generation to speak: 0.3 or 0.4.")
+    var api = SimulatorAPI.v0_3
+
+    @Option(
+        name: .customLong("load-time-ms"),
+        help: "0.4: milliseconds a model load takes (just in time or through the API)."
+    )
+    var loadTimeMilliseconds = 0
+
+    @Flag(
+        name: .customLong("no-store-responses"),
+        help: "0.4: do not keep answers for previous_response_id (as if every request sent store: false)."
+    )
+    var noStoreResponses = false
+
+    @Option(help: "0.4: how many answers are kept for previous_response_id; the oldest is forgotten first.")
+    var responseStoreLimit = 1024
+
+    @Flag(
+        help:
+            "0.4: each slot caches its last prompt; time to first token = --first-token-ms + the cost of the uncached prompt tokens."
+    )
+    var promptCache = false
+
+    @Option(
+        name: .customLong("prompt-token-cost-us"),
+        help: "0.4 with --prompt-cache: microseconds per prompt token the slot had not cached (a token is ~4 bytes)."
+    )
+    var promptTokenCostMicroseconds = 0
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard tokensPerAnswer >= 1 else { throw ValidationError("--tokens must be at least 1") }
@@ -68,6 +110,10 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             throw ValidationError("delays cannot be negative")
         }
         guard maxConcurrent >= 0 else { throw ValidationError("--max-concurrent cannot be negative") }
+        guard loadTimeMilliseconds >= 0, promptTokenCostMicroseconds >= 0 else {
+            throw ValidationError("--load-time-ms and --prompt-token-cost-us cannot be negative")
+        }
+        guard responseStoreLimit >= 1 else { throw ValidationError("--response-store-limit must be at least 1") }
         for model in models {
             do {
                 _ = try SimulatedModel(argument: model)
@@ -90,7 +136,13 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             maxConcurrentRequests: maxConcurrent,
             authToken: authToken,
             faults: SimulatorFaults(noModelsLoaded: noModelsLoaded),
-            controlPort: controlPort
+            controlPort: controlPort,
+            api: api,
+            loadTime: .milliseconds(loadTimeMilliseconds),
+            storesResponses: !noStoreResponses,
+            responseStoreLimit: responseStoreLimit,
+            promptCache: promptCache,
+            promptTokenCost: .microseconds(promptTokenCostMicroseconds)
         )
         let simulator = LMStudioSimulator(configuration: configuration)
         let signals = TerminationSignals()
@@ -136,3 +188,5 @@ final class TerminationSignals {
         }
     }
 }
+
+extension SimulatorAPI: ExpressibleByArgument {}

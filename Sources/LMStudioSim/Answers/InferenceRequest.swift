@@ -13,6 +13,13 @@ struct InferenceRequest {
     var inputs: [String]
     /// A stand-in for the prompt's token count: a token per four bytes of body.
     var promptTokens: Int
+    /// 0.4 stateful routes: the conversation to continue.
+    var previousResponseID: String? = nil
+    /// 0.4 stateful routes: whether the answer is kept for a later `previous_response_id`.
+    var store = true
+    /// 0.4: the prompt as bytes (the body's `messages`, else `input`, else `prompt`, serialised), for the prompt
+    /// cache and the stored conversation; empty when not needed.
+    var prompt: [UInt8] = []
 
     /// Why a body could not be read, as the message of a 400 answer.
     struct Failure: Error {

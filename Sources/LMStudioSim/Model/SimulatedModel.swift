@@ -33,6 +33,9 @@ public struct SimulatedModel: Sendable, Equatable {
     public var compatibilityType: String
     /// The quantisation of the weights.
     public var quantization: String
+    /// How many requests one instance of the model serves at once on an LM Studio 0.4 host
+    /// (`loaded_instances[].config.parallel`); LM Studio's default is 4.
+    public var parallel: Int
 
     /// Creates a model whose descriptive fields are derived from its id.
     ///
@@ -41,7 +44,14 @@ public struct SimulatedModel: Sendable, Equatable {
     ///   - type: The model's kind; `llm` by default.
     ///   - state: `loaded` by default.
     ///   - maxContextLength: Defaults to 2048 for embeddings models and 32768 for the others.
-    public init(id: String, type: ModelType = .llm, state: State = .loaded, maxContextLength: Int? = nil) {
+    ///   - parallel: Requests served at once per instance on a 0.4 host; 4 by default.
+    public init(
+        id: String,
+        type: ModelType = .llm,
+        state: State = .loaded,
+        maxContextLength: Int? = nil,
+        parallel: Int = 4
+    ) {
         let lowered = id.lowercased()
         self.id = id
         self.type = type
@@ -51,6 +61,7 @@ public struct SimulatedModel: Sendable, Equatable {
         self.arch = Self.arch(forLoweredID: lowered)
         self.compatibilityType = lowered.contains("mlx") ? "mlx" : "gguf"
         self.quantization = Self.quantization(forLoweredID: lowered, isMLX: lowered.contains("mlx"))
+        self.parallel = max(1, parallel)
     }
 
     /// Creates a model with every field given.
@@ -62,7 +73,8 @@ public struct SimulatedModel: Sendable, Equatable {
         publisher: String,
         arch: String,
         compatibilityType: String,
-        quantization: String
+        quantization: String,
+        parallel: Int = 4
     ) {
         self.id = id
         self.type = type
@@ -72,6 +84,7 @@ public struct SimulatedModel: Sendable, Equatable {
         self.arch = arch
         self.compatibilityType = compatibilityType
         self.quantization = quantization
+        self.parallel = max(1, parallel)
     }
 
     private static func publisher(forLoweredID id: String) -> String {

@@ -28,6 +28,18 @@ public struct SimulatorConfiguration: Sendable {
     public var controlPort: Int?
     /// When set, the main listener speaks https with this certificate (the control listener stays http).
     public var tls: SimulatorTLS? = nil
+    /// Which LM Studio generation the host speaks; 0.3 by default.
+    public var api: SimulatorAPI
+    /// How long a model load takes on a 0.4 host (just in time or through `/api/v1/models/load`).
+    public var loadTime: Duration
+    /// Whether a 0.4 host keeps its `/v1/responses` and `/api/v1/chat` answers for `previous_response_id`.
+    public var storesResponses: Bool
+    /// How many responses a 0.4 host keeps; the oldest is forgotten first.
+    public var responseStoreLimit: Int
+    /// Whether the slots of a 0.4 host remember their last prompt (see `SimulatorTuning.promptCache`).
+    public var promptCache: Bool
+    /// With the prompt cache on: the time per prompt token that the chosen slot had not cached.
+    public var promptTokenCost: Duration
 
     /// Creates a configuration; everything but the name has a default.
     public init(
@@ -42,7 +54,13 @@ public struct SimulatorConfiguration: Sendable {
         authToken: String? = nil,
         faults: SimulatorFaults = .none,
         maxBodySize: Int = 16 * 1024 * 1024,
-        controlPort: Int? = nil
+        controlPort: Int? = nil,
+        api: SimulatorAPI = .v0_3,
+        loadTime: Duration = .zero,
+        storesResponses: Bool = true,
+        responseStoreLimit: Int = 1024,
+        promptCache: Bool = false,
+        promptTokenCost: Duration = .zero
     ) {
         self.name = name
         self.host = host
@@ -56,6 +74,23 @@ public struct SimulatorConfiguration: Sendable {
         self.faults = faults
         self.maxBodySize = maxBodySize
         self.controlPort = controlPort
+        self.api = api
+        self.loadTime = loadTime
+        self.storesResponses = storesResponses
+        self.responseStoreLimit = responseStoreLimit
+        self.promptCache = promptCache
+        self.promptTokenCost = promptTokenCost
+    }
+
+    /// The part of the configuration that `/_sim/settings` can change later.
+    public var tuning: SimulatorTuning {
+        SimulatorTuning(
+            timeToFirstToken: timeToFirstToken,
+            loadTime: loadTime,
+            storesResponses: storesResponses,
+            promptCache: promptCache,
+            promptTokenCost: promptTokenCost
+        )
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// The `/_sim/*` control routes: faults, models, stats and recorded requests over HTTP. They are never
+/// The `/_sim/*` control routes: faults, settings, models, stats and recorded requests over HTTP. They are never
 /// affected by faults and never counted, so a test can always see and steer the host.
 extension SimulatorHTTPHandler {
     func handleControl(context: ChannelHandlerContext, head: HTTPRequestHead, path: String, body: ByteBuffer?) {
@@ -12,6 +12,10 @@ extension SimulatorHTTPHandler {
             writeControlAnswer(context: context, head: head, status: .ok, json: state.faults.jsonObject)
         case (.POST, "/_sim/faults"):
             updateFaults(context: context, head: head, body: body)
+        case (.GET, "/_sim/settings"):
+            writeControlAnswer(context: context, head: head, status: .ok, json: settingsObject)
+        case (.POST, "/_sim/settings"):
+            updateSettings(context: context, head: head, body: body)
         case (.GET, "/_sim/stats"):
             writeControlAnswer(context: context, head: head, status: .ok, json: state.stats.jsonObject)
         case (.DELETE, "/_sim/stats"):
@@ -25,7 +29,11 @@ extension SimulatorHTTPHandler {
         case (.DELETE, _) where path.hasPrefix(modelsPrefix):
             let encoded = String(path.dropFirst(modelsPrefix.count))
             let id = encoded.removingPercentEncoding ?? encoded
-            if state.removeModel(id: id) {
+            let (removed, resume) = state.removeModel(id: id)
+            for waiter in resume {
+                waiter()
+            }
+            if removed {
                 writeControlAnswer(context: context, head: head, status: .ok, body: state.catalog.lmStudioListBody)
             } else {
                 writeControlAnswer(context: context, head: head, status: .notFound, json: ["error": "no model '\(id)'"])
@@ -87,11 +95,45 @@ extension SimulatorHTTPHandler {
         }
         switch SimulatedModel.from(json: object) {
         case .success(let model):
-            state.addModel(model)
+            for resume in state.addModel(model) {
+                resume()
+            }
             writeControlAnswer(context: context, head: head, status: .ok, body: state.catalog.lmStudioListBody)
         case .failure(let error):
             writeControlAnswer(context: context, head: head, status: .badRequest, json: ["error": error.message])
         }
+    }
+
+    /// What `GET /_sim/settings` answers: the API generation, the tuning, and `parallel` per model.
+    private var settingsObject: [String: Any] {
+        var object = state.tuning.jsonObject
+        object["api"] = settings.api.rawValue
+        object["response_store_limit"] = settings.responseStoreLimit
+        object["parallel"] = Dictionary(state.models.map { ($0.id, $0.parallel) }, uniquingKeysWith: { $1 })
+        return object
+    }
+
+    private func updateSettings(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
+        guard let object = Self.jsonObject(body) else {
+            writeControlAnswer(
+                context: context,
+                head: head,
+                status: .badRequest,
+                json: ["error": "expected a JSON object"]
+            )
+            return
+        }
+        let resume: [Resumption]
+        do {
+            resume = try state.mergeSettings(json: object)
+        } catch {
+            writeControlAnswer(context: context, head: head, status: .badRequest, json: ["error": error.message])
+            return
+        }
+        for waiter in resume {
+            waiter()
+        }
+        writeControlAnswer(context: context, head: head, status: .ok, json: settingsObject)
     }
 
     private static func jsonObject(_ body: ByteBuffer?) -> [String: Any]? {
@@ -141,7 +183,8 @@ extension SimulatorHTTPHandler {
 }
 
 extension SimulatedModel {
-    /// A model from a `POST /_sim/models` object: `id` is required, the rest has defaults.
+    /// A model from a `POST /_sim/models` object: `id` is required, the rest (`type`, `state`,
+    /// `max_context_length`, `parallel`, the descriptive fields) has defaults.
     static func from(json object: [String: Any]) -> Result<SimulatedModel, ControlRequestError> {
         guard let id = object["id"] as? String, !id.isEmpty else {
             return .failure(ControlRequestError(message: "'id' must be a non-empty string"))
@@ -167,7 +210,20 @@ extension SimulatedModel {
             }
             contextLength = length
         }
-        var model = SimulatedModel(id: id, type: type, state: state, maxContextLength: contextLength)
+        var parallel = 4
+        if let value = object["parallel"] {
+            guard let count = JSONValue.int(value), count > 0 else {
+                return .failure(ControlRequestError(message: "'parallel' must be a positive integer"))
+            }
+            parallel = count
+        }
+        var model = SimulatedModel(
+            id: id,
+            type: type,
+            state: state,
+            maxContextLength: contextLength,
+            parallel: parallel
+        )
         let texts: [(String, WritableKeyPath<SimulatedModel, String>)] = [
             ("publisher", \.publisher), ("arch", \.arch), ("compatibility_type", \.compatibilityType),
             ("quantization", \.quantization),

@@ -3,12 +3,13 @@ import NIOCore
 import NIOHTTP1
 
 /// Answers the requests of one connection like an LM Studio host: model listings, chat, completions
-/// and embeddings (plain or streamed), unknown paths, and the faults switched on.
+/// and embeddings (plain or streamed), on 0.4 also `/api/v1/chat`, `/v1/responses`, `/v1/messages` and model
+/// loads, unknown paths, and the faults switched on.
 ///
 /// Consumes `HTTPServerRequestPart`s from `HTTPServerPipelineHandler`, which hands over one request at
 /// a time, and emits `HTTPServerResponsePart`s. Delays are timers on the connection's event loop; a
-/// request never leaves that loop except to wait for a slot or for a hang to clear, and comes back
-/// through `eventLoop.execute`.
+/// request never leaves that loop except to wait for a slot (of the host, or of a 0.4 instance) or for a
+/// hang to clear, and comes back through `eventLoop.execute`.
 final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -23,33 +24,39 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private var requestHead: HTTPRequestHead?
     private var requestBody: ByteBuffer?
     private var requestBodyTooLarge = false
-    private var exchange: Exchange?
+    var exchange: Exchange?
     /// Set when this side closes the connection, so that the close is not counted as the client's.
     private var closingDeliberately = false
 
     /// The request being answered.
-    private struct Exchange {
+    struct Exchange {
         let id: Int
         let head: HTTPRequestHead
         let body: ByteBuffer?
         let route: Route
         var wait: Wait = .none
         var holdsSlot = false
+        /// 0.4: the exchange asked `InstancePool` for a slot, and must leave it when it ends.
+        var inPool = false
         var listingDelayed = false
         var plan: AnswerPlan?
         var stream: StreamProgress?
     }
 
     /// What an exchange is waiting for, if anything.
-    private enum Wait {
+    enum Wait {
         case none
         case hang
         case slot
+        /// 0.4: for a slot of a busy instance.
+        case instanceSlot
+        /// 0.4: for a model load, whose timer runs on even if the client leaves (the load completes anyway).
+        case loading
         case timer(Scheduled<Void>)
     }
 
     /// What will be generated for an admitted inference request.
-    private struct AnswerPlan {
+    struct AnswerPlan {
         let kind: Route.InferenceKind
         let envelope: AnswerBody.Envelope
         let tokens: Int
@@ -57,11 +64,46 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         let inputs: [String]
         let promptTokens: Int
         let dropAfterChunks: Int?
+        /// The prompt processing time (base, plus the uncached tokens' cost once a 0.4 slot is granted).
+        var timeToFirstToken: TimeAmount
+        /// 0.4 only; a reference, so that the plan a stream copies per event stays as small as on 0.3.
+        var pooled: PooledRequest? = nil
+    }
+
+    /// What a 0.4 request needs to find a slot, and what it answers. Used on the connection's loop only.
+    final class PooledRequest {
+        let model: SimulatedModel
+        /// The instance the request named (`key:2`), if any.
+        let instanceID: String?
+        let prompt: [UInt8]
+        let loadTime: TimeAmount
+        /// The cost of one uncached prompt token; nil while the prompt cache is off.
+        let promptTokenCost: TimeAmount?
+        /// The answer of `/api/v1/chat`, `/v1/responses` and `/v1/messages`.
+        var conversation: ConversationAnswer?
+        /// The instance that serves the request, reported in `x-sim-instance`.
+        var servedBy: String?
+
+        init(
+            model: SimulatedModel,
+            instanceID: String?,
+            prompt: [UInt8],
+            loadTime: TimeAmount,
+            promptTokenCost: TimeAmount?,
+            conversation: ConversationAnswer?
+        ) {
+            self.model = model
+            self.instanceID = instanceID
+            self.prompt = prompt
+            self.loadTime = loadTime
+            self.promptTokenCost = promptTokenCost
+            self.conversation = conversation
+        }
     }
 
     /// How far a streamed answer has got. Events are numbered: 0 is the greeting, 1...tokens the
     /// tokens, tokens + 1 the closing event; `[DONE]` follows it.
-    private struct StreamProgress {
+    struct StreamProgress {
         var nextEvent = 0
         var eventsSent = 0
         var headSent = false
@@ -112,7 +154,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             writeControlAnswer(context: context, head: head, status: .notFound, json: ["error": "control port"])
             return
         }
-        let route = Route(method: head.method, path: path)
+        let route = Route(method: head.method, path: path, api: settings.api)
         let (id, view) = state.recordArrival(head: head, body: body, routeKey: route.statsKey)
         exchange = Exchange(id: id, head: head, body: body, route: route)
         if requestBodyTooLarge {
@@ -120,7 +162,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             answer(context: context, status: .payloadTooLarge, body: errorBody(message), close: true)
             return
         }
-        if let expected = settings.expectedAuthorization, head.headers.first(name: "authorization") != expected {
+        if let expected = settings.expectedAuthorization, head.headers.first(name: "authorization") != expected,
+            !acceptsAPIKey(head, expected: expected)
+        {
             let body = AnswerBody.error(
                 message: "Invalid or missing API token. Send it as 'Authorization: Bearer <token>'.",
                 type: "invalid_request_error",
@@ -130,6 +174,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         dispatch(context: context, view: view)
+    }
+
+    /// LM Studio 0.4 also takes the token as Anthropic's `x-api-key` (for `/v1/messages`).
+    private func acceptsAPIKey(_ head: HTTPRequestHead, expected: String) -> Bool {
+        guard settings.api == .v0_4, let key = head.headers.first(name: "x-api-key") else { return false }
+        return "Bearer \(key)" == expected
     }
 
     /// Decides what to do with the current exchange given the faults and models now. Runs again when
@@ -157,8 +207,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         switch exchange.route {
-        case .openAIModels, .lmStudioModels:
+        case .openAIModels, .lmStudioModels, .apiV1Models:
             answerModelListing(context: context, view: view)
+        case .loadModel:
+            loadModel(context: context, view: view)
+        case .unloadModel:
+            unloadModel(context: context)
         case .inference(let kind):
             startInference(context: context, kind: kind, view: view)
         case .unknown:
@@ -192,7 +246,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     /// A callback that runs `body` on this connection's event loop if exchange `id` is still current.
-    private func resumption(
+    func resumption(
         context: ChannelHandlerContext,
         id: Int,
         _ body: @escaping (SimulatorHTTPHandler, ChannelHandlerContext) -> Void
@@ -239,6 +293,8 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             answer(context: context, status: .ok, body: AnswerBody.truncatedModelList)
         } else if exchange.route == .openAIModels {
             answer(context: context, status: .ok, body: view.catalog.openAIListBody)
+        } else if exchange.route == .apiV1Models {
+            answer(context: context, status: .ok, body: view.catalog.apiV1ListBody)
         } else {
             answer(context: context, status: .ok, body: view.catalog.lmStudioListBody)
         }
@@ -248,9 +304,13 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func startInference(context: ChannelHandlerContext, kind: Route.InferenceKind, view: SimulatorState.View) {
         guard let exchange else { return }
-        let request: InferenceRequest
-        switch InferenceRequest.parse(exchange.body, needsInput: kind == .embeddings) {
-        case .success(let parsed): request = parsed
+        var request: InferenceRequest
+        let parsed =
+            kind.isConversation
+            ? InferenceRequest.parseConversation(exchange.body, kind: kind)
+            : InferenceRequest.parse(exchange.body, needsInput: kind == .embeddings)
+        switch parsed {
+        case .success(let value): request = value
         case .failure(let failure):
             answer(context: context, status: .badRequest, body: errorBody(failure.message))
             return
@@ -264,7 +324,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             answer(context: context, status: .badRequest, body: AnswerBody.noModelsLoaded)
             return
         }
-        guard view.catalog.model(id: modelID) != nil else {
+        guard view.catalog.knows(modelID) else {
             let body = AnswerBody.error(
                 message: "Invalid model identifier \"\(modelID)\". Please specify a valid downloaded model.",
                 type: "invalid_request_error",
@@ -276,7 +336,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         let tokens = min(settings.tokensPerAnswer, request.maxTokens ?? .max)
         let prefix = kind == .chat ? "chatcmpl-" : (kind == .completion ? "cmpl-" : "embd-")
-        self.exchange?.plan = AnswerPlan(
+        var plan = AnswerPlan(
             kind: kind,
             envelope: AnswerBody.Envelope(
                 id: "\(prefix)\(settings.name)-\(exchange.id)",
@@ -288,34 +348,60 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             stream: request.stream && kind != .embeddings,
             inputs: request.inputs,
             promptTokens: request.promptTokens,
-            dropAfterChunks: view.faults.dropAfterChunks
+            dropAfterChunks: view.faults.dropAfterChunks,
+            timeToFirstToken: view.timeToFirstToken
         )
+        if settings.api == .v0_4, let (model, instanceID) = view.catalog.resolve(modelID) {
+            guard
+                let pooled = preparePooled(
+                    context: context,
+                    plan: plan,
+                    request: &request,
+                    model: model,
+                    instanceID: instanceID,
+                    view: view
+                )
+            else { return }
+            plan.pooled = pooled
+        }
+        self.exchange?.plan = plan
         let waiter: Resumption
         if settings.limitsConcurrency {
             waiter = resumption(context: context, id: exchange.id) { handler, context in
                 handler.exchange?.wait = .none
-                handler.generate(context: context)
+                handler.admitted(context: context)
             }
         } else {
             waiter = {}
         }
         if state.admit(id: exchange.id, waiter: waiter) {
-            generate(context: context)
+            admitted(context: context)
         } else {
             self.exchange?.wait = .slot
         }
     }
 
+    /// Runs a request that holds one of the host's slots (`maxConcurrentRequests`): on 0.4 it then needs a slot
+    /// of a model instance too.
+    private func admitted(context: ChannelHandlerContext) {
+        exchange?.holdsSlot = true
+        if settings.api == .v0_4 {
+            enterInstance(context: context)
+        } else {
+            generate(context: context)
+        }
+    }
+
     /// Produces the answer of an admitted inference request, after its simulated generation time.
-    private func generate(context: ChannelHandlerContext) {
+    func generate(context: ChannelHandlerContext) {
         guard let plan = exchange?.plan, let id = exchange?.id else { return }
         exchange?.holdsSlot = true
         if plan.stream {
             exchange?.stream = StreamProgress()
-            scheduleNextEvent(context: context, after: settings.timeToFirstToken)
+            scheduleNextEvent(context: context, after: plan.timeToFirstToken)
             return
         }
-        var delay = settings.timeToFirstToken
+        var delay = plan.timeToFirstToken
         if plan.kind != .embeddings {
             delay = delay + settings.tokenDelay * Int64(plan.tokens)
         }
@@ -352,6 +438,8 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             )
         case .embeddings:
             AnswerBody.embeddings(plan.envelope, inputs: plan.inputs, promptTokens: plan.promptTokens, into: &buffer)
+        case .apiV1Chat, .responses, .messages:
+            plan.pooled?.conversation?.write(into: &buffer)
         }
         answer(context: context, status: .ok, body: buffer)
     }
@@ -380,6 +468,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         if !progress.headSent {
             var headers = settings.eventStreamHeaders
             if !keepAlive { headers.add(name: "connection", value: "close") }
+            if let instance = plan.pooled?.servedBy { headers.add(name: "x-sim-instance", value: instance) }
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             progress.headSent = true
@@ -391,9 +480,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             }
             let event = progress.nextEvent
             if event > plan.tokens + 1 {
-                var done = context.channel.allocator.buffer(capacity: 16)
-                done.writeStaticString(AnswerBody.doneEvent)
-                context.write(wrapOutboundOut(.body(.byteBuffer(done))), promise: nil)
+                // The 0.4 routes end with their closing event; only the OpenAI chunk streams send [DONE].
+                if plan.pooled?.conversation == nil {
+                    var done = context.channel.allocator.buffer(capacity: 16)
+                    done.writeStaticString(AnswerBody.doneEvent)
+                    context.write(wrapOutboundOut(.body(.byteBuffer(done))), promise: nil)
+                }
                 exchange?.stream = progress
                 finishResponse(context: context, close: !keepAlive)
                 return
@@ -416,6 +508,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func eventBuffer(context: ChannelHandlerContext, plan: AnswerPlan, event: Int) -> ByteBuffer {
         var buffer = context.channel.allocator.buffer(capacity: 320)
+        if let conversation = plan.pooled?.conversation {
+            conversation.writeEvent(event, into: &buffer)
+            return buffer
+        }
         let text: String? =
             switch event {
             case 0: settings.greetingJSON
@@ -437,17 +533,18 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         closingDeliberately = true
         context.flush()
         context.close(promise: nil)
+        leavePool(exchange)
         state.finish(heldSlot: exchange.holdsSlot, outcome: .dropped)?()
     }
 
     // MARK: Writing answers
 
-    private func errorBody(_ message: String, type: String = "invalid_request_error") -> ByteBuffer {
+    func errorBody(_ message: String, type: String = "invalid_request_error") -> ByteBuffer {
         AnswerBody.error(message: message, type: type)
     }
 
     /// Sends a complete JSON response for the current exchange and ends it.
-    private func answer(
+    func answer(
         context: ChannelHandlerContext,
         status: HTTPResponseStatus,
         body: ByteBuffer,
@@ -458,6 +555,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         var headers = settings.jsonHeaders
         headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
+        if let instance = exchange.plan?.pooled?.servedBy { headers.add(name: "x-sim-instance", value: instance) }
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
             promise: nil
@@ -479,6 +577,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
+        leavePool(exchange)
         state.finish(heldSlot: exchange.holdsSlot, outcome: .completed)?()
     }
 
@@ -492,8 +591,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             let outcome: SimulatorState.Outcome =
                 stillRegistered && !closingDeliberately ? .clientLeft : .serverClosed
             var next: Resumption?
+            leavePool(exchange)
             switch exchange.wait {
-            case .none:
+            case .none, .instanceSlot, .loading:
                 next = state.finish(heldSlot: exchange.holdsSlot, outcome: outcome)
             case .timer(let timer):
                 timer.cancel()

@@ -15,6 +15,8 @@ struct SimulatorSettings: Sendable {
     let expectedAuthorization: String?
     let maxBodySize: Int
     let tls: SimulatorTLS?
+    let api: SimulatorAPI
+    let responseStoreLimit: Int
     /// `content-type: application/json` and `x-sim-host`.
     let jsonHeaders: HTTPHeaders
     /// The headers of a streamed answer.
@@ -38,6 +40,8 @@ struct SimulatorSettings: Sendable {
         expectedAuthorization = configuration.authToken.map { "Bearer \($0)" }
         maxBodySize = configuration.maxBodySize
         tls = configuration.tls
+        api = configuration.api
+        responseStoreLimit = configuration.responseStoreLimit
         jsonHeaders = [
             "content-type": "application/json; charset=utf-8",
             "x-sim-host": configuration.name,
@@ -55,7 +59,7 @@ struct SimulatorSettings: Sendable {
         )
     }
 
-    private static func greeting(name: String) -> String {
+    static func greeting(name: String) -> String {
         "Hello from \(name)."
     }
 
@@ -83,23 +87,49 @@ struct SimulatorSettings: Sendable {
 enum Route: Equatable {
     case openAIModels
     case lmStudioModels
+    /// 0.4: `GET /api/v1/models`.
+    case apiV1Models
+    /// 0.4: `POST /api/v1/models/load`.
+    case loadModel
+    /// 0.4: `POST /api/v1/models/unload`.
+    case unloadModel
     case inference(InferenceKind)
     case unknown
 
-    /// The three POST routes that generate.
+    /// The POST routes that generate.
     enum InferenceKind: Equatable {
         case chat
         case completion
         case embeddings
+        /// 0.4: `POST /api/v1/chat`, LM Studio's own stateful chat.
+        case apiV1Chat
+        /// 0.4: `POST /v1/responses`, OpenAI's Responses shape.
+        case responses
+        /// 0.4: `POST /v1/messages`, Anthropic's shape.
+        case messages
+
+        /// The routes whose answers can be continued with `previous_response_id`.
+        var isStateful: Bool { self == .apiV1Chat || self == .responses }
+
+        /// The 0.4 routes, whose bodies and answers have shapes of their own.
+        var isConversation: Bool { self == .apiV1Chat || self == .responses || self == .messages }
     }
 
-    init(method: HTTPMethod, path: String) {
+    init(method: HTTPMethod, path: String, api: SimulatorAPI) {
         switch (method, path) {
         case (.GET, "/v1/models"): self = .openAIModels
         case (.GET, "/api/v0/models"): self = .lmStudioModels
         case (.POST, "/v1/chat/completions"): self = .inference(.chat)
         case (.POST, "/v1/completions"): self = .inference(.completion)
         case (.POST, "/v1/embeddings"): self = .inference(.embeddings)
+        // The 0.4 routes come last, so the 0.3 ones are matched as fast as before.
+        case _ where api == .v0_3: self = .unknown
+        case (.GET, "/api/v1/models"): self = .apiV1Models
+        case (.POST, "/api/v1/chat"): self = .inference(.apiV1Chat)
+        case (.POST, "/v1/responses"): self = .inference(.responses)
+        case (.POST, "/v1/messages"): self = .inference(.messages)
+        case (.POST, "/api/v1/models/load"): self = .loadModel
+        case (.POST, "/api/v1/models/unload"): self = .unloadModel
         default: self = .unknown
         }
     }
@@ -117,6 +147,12 @@ enum Route: Equatable {
         case .inference(.chat): "POST /v1/chat/completions"
         case .inference(.completion): "POST /v1/completions"
         case .inference(.embeddings): "POST /v1/embeddings"
+        case .apiV1Models: "GET /api/v1/models"
+        case .loadModel: "POST /api/v1/models/load"
+        case .unloadModel: "POST /api/v1/models/unload"
+        case .inference(.apiV1Chat): "POST /api/v1/chat"
+        case .inference(.responses): "POST /v1/responses"
+        case .inference(.messages): "POST /v1/messages"
         case .unknown: "other"
         }
     }

@@ -5,6 +5,10 @@ import NIOHTTP1
 /// A callback that continues a request on its own event loop (after a hang or a wait in the queue).
 typealias Resumption = @Sendable () -> Void
 
+/// A callback that continues a request waiting for a slot of a 0.4 instance: with the slot it got, or nil
+/// when its instance went away and it should look for a slot again.
+typealias SlotWaiter = @Sendable (SlotGrant?) -> Void
+
 /// Everything about a running simulated host that changes: models, faults, counters, recorded
 /// requests, the admission queue, hung requests and open connections, under one lock.
 ///
@@ -23,12 +27,24 @@ final class SimulatorState: Sendable {
         var port = 0
         var controlPort: Int?
         var acceptsConnections = false
+        let api: SimulatorAPI
+        var tuning: SimulatorTuning {
+            didSet { timeToFirstToken = TimeAmount(tuning.timeToFirstToken) }
+        }
+        /// `tuning.timeToFirstToken`, converted once rather than per request.
+        var timeToFirstToken: TimeAmount
+        /// 0.4: instances and slots.
+        var pool = InstancePool<SlotWaiter>()
+        /// 0.4: responses kept for `previous_response_id`.
+        var responses: ResponseStore
     }
 
     /// What a request needs to know at the moment it is looked at.
     struct View {
         let catalog: ModelCatalog
         let faults: SimulatorFaults
+        let tuning: SimulatorTuning
+        let timeToFirstToken: TimeAmount
     }
 
     /// How many requests `recordedRequests` keeps.
@@ -36,14 +52,40 @@ final class SimulatorState: Sendable {
 
     private let shared: NIOLockedValueBox<Shared>
 
-    init(models: [SimulatedModel], faults: SimulatorFaults, maxConcurrentRequests: Int) {
-        shared = NIOLockedValueBox(
-            Shared(
-                catalog: ModelCatalog(models: models),
-                faults: faults,
-                admission: AdmissionQueue(limit: max(0, maxConcurrentRequests))
-            )
+    init(
+        models: [SimulatedModel],
+        faults: SimulatorFaults,
+        maxConcurrentRequests: Int,
+        api: SimulatorAPI = .v0_3,
+        tuning: SimulatorTuning = SimulatorTuning(),
+        responseStoreLimit: Int = 1024
+    ) {
+        var initial = Shared(
+            catalog: ModelCatalog(models: models),
+            faults: faults,
+            admission: AdmissionQueue(limit: max(0, maxConcurrentRequests)),
+            api: api,
+            tuning: tuning,
+            timeToFirstToken: TimeAmount(tuning.timeToFirstToken),
+            responses: ResponseStore(limit: responseStoreLimit)
         )
+        initial.pool.promptCache = tuning.promptCache
+        if api == .v0_4 {
+            for model in initial.catalog.models where model.state == .loaded {
+                initial.pool.ensureLoaded(
+                    modelID: model.id,
+                    parallel: model.parallel,
+                    contextLength: Self.defaultContextLength(model)
+                )
+            }
+            initial.catalog = initial.catalog.with(instances: initial.pool.listing)
+        }
+        shared = NIOLockedValueBox(initial)
+    }
+
+    /// The context length of an instance loaded without one: LM Studio's 4096, or less if the model is smaller.
+    static func defaultContextLength(_ model: SimulatedModel) -> Int {
+        min(4096, model.maxContextLength)
     }
 
     // MARK: Requests
@@ -59,13 +101,22 @@ final class SimulatorState: Sendable {
             shared.recorded.append((head, body))
             let id = shared.nextExchangeID
             shared.nextExchangeID += 1
-            return (id, View(catalog: shared.catalog, faults: shared.faults))
+            return (id, Self.view(of: shared))
         }
     }
 
     /// The models and faults now.
     var view: View {
-        shared.withLockedValue { View(catalog: $0.catalog, faults: $0.faults) }
+        shared.withLockedValue { Self.view(of: $0) }
+    }
+
+    private static func view(of shared: Shared) -> View {
+        View(
+            catalog: shared.catalog,
+            faults: shared.faults,
+            tuning: shared.tuning,
+            timeToFirstToken: shared.timeToFirstToken
+        )
     }
 
     /// Takes an inference slot for exchange `id` (true), or queues `waiter` to be resumed when one frees.
@@ -185,29 +236,191 @@ final class SimulatorState: Sendable {
         shared.withLockedValue { $0.catalog }
     }
 
-    func addModel(_ model: SimulatedModel) {
-        shared.withLockedValue { $0.catalog = $0.catalog.adding(model) }
-    }
-
-    /// Removes a model; false when there was none with that id.
+    /// Adds or replaces a model; on 0.4 its instances follow its state and `parallel`. Returns the requests
+    /// to resume (waiters that got a slot or lost their instance).
     @discardableResult
-    func removeModel(id: String) -> Bool {
+    func addModel(_ model: SimulatedModel) -> [Resumption] {
         shared.withLockedValue { shared in
-            guard let catalog = shared.catalog.removing(id: id) else { return false }
-            shared.catalog = catalog
-            return true
+            shared.catalog = shared.catalog.adding(model)
+            return Self.syncInstances(&shared, model: model)
         }
     }
 
-    /// Changes a model's state; false when there is no model with that id.
-    @discardableResult
-    func setModelState(id: String, state: SimulatedModel.State) -> Bool {
+    /// Removes a model; false when there was none with that id. On 0.4 its instances go too.
+    func removeModel(id: String) -> (removed: Bool, resume: [Resumption]) {
         shared.withLockedValue { shared in
-            guard var model = shared.catalog.model(id: id) else { return false }
+            guard let catalog = shared.catalog.removing(id: id) else { return (false, []) }
+            shared.catalog = catalog
+            guard shared.api == .v0_4 else { return (true, []) }
+            let waiters = shared.pool.unloadAll(modelID: id)
+            Self.refreshInstances(&shared)
+            return (true, Self.retries(waiters))
+        }
+    }
+
+    /// Changes a model's state; false when there is no model with that id. On 0.4, `loaded` gives it an
+    /// instance when it has none and `not-loaded` unloads every instance.
+    func setModelState(id: String, state: SimulatedModel.State) -> (found: Bool, resume: [Resumption]) {
+        shared.withLockedValue { shared in
+            guard var model = shared.catalog.model(id: id) else { return (false, []) }
             model.state = state
             shared.catalog = shared.catalog.adding(model)
-            return true
+            return (true, Self.syncInstances(&shared, model: model))
         }
+    }
+
+    /// Changes a model's `parallel`, on its loaded instances too; false when there is no such model.
+    func setParallel(id: String, parallel: Int) -> (found: Bool, resume: [Resumption]) {
+        shared.withLockedValue { shared in
+            guard var model = shared.catalog.model(id: id) else { return (false, []) }
+            model.parallel = max(1, parallel)
+            shared.catalog = shared.catalog.adding(model)
+            guard shared.api == .v0_4 else { return (true, []) }
+            let served = shared.pool.setParallel(modelID: id, model.parallel)
+            Self.refreshInstances(&shared)
+            return (true, Self.resumptions(served))
+        }
+    }
+
+    private static func syncInstances(_ shared: inout Shared, model: SimulatedModel) -> [Resumption] {
+        guard shared.api == .v0_4 else { return [] }
+        var resume: [Resumption] = []
+        if model.state == .loaded {
+            shared.pool.ensureLoaded(
+                modelID: model.id,
+                parallel: model.parallel,
+                contextLength: defaultContextLength(model)
+            )
+        } else {
+            resume += retries(shared.pool.unloadAll(modelID: model.id))
+        }
+        resume += resumptions(shared.pool.setParallel(modelID: model.id, model.parallel))
+        refreshInstances(&shared)
+        return resume
+    }
+
+    /// Waiters handed their slots, ready to be resumed.
+    private static func resumptions(_ served: [(SlotWaiter, SlotGrant)]) -> [Resumption] {
+        served.map { pair -> Resumption in
+            let (waiter, grant) = pair
+            return { waiter(grant) }
+        }
+    }
+
+    /// Waiters whose instance went away, ready to look for a slot again.
+    private static func retries(_ waiters: [SlotWaiter]) -> [Resumption] {
+        waiters.map { waiter -> Resumption in { waiter(nil) } }
+    }
+
+    /// Makes the catalog (what the listings and the model lookups say) match the loaded instances.
+    private static func refreshInstances(_ shared: inout Shared) {
+        shared.catalog = shared.catalog.with(instances: shared.pool.listing)
+    }
+
+    // MARK: Instances and slots (0.4)
+
+    /// Finds a slot for an admitted request (see `InstancePool.acquire`).
+    func acquireInstanceSlot(
+        model: SimulatedModel,
+        instanceID: String?,
+        exchangeID: Int,
+        prompt: [UInt8],
+        waiter: @escaping SlotWaiter
+    ) -> InstancePool<SlotWaiter>.Acquisition {
+        shared.withLockedValue { shared in
+            shared.pool.acquire(
+                modelID: model.id,
+                instanceID: instanceID,
+                parallel: model.parallel,
+                contextLength: Self.defaultContextLength(model),
+                exchangeID: exchangeID,
+                prompt: prompt,
+                waiter: waiter
+            )
+        }
+    }
+
+    /// Starts a load through `/api/v1/models/load`; the instance id it will have.
+    func startLoad(model: SimulatedModel, contextLength: Int?, parallel: Int?) -> (serial: Int, id: String) {
+        shared.withLockedValue { shared in
+            shared.pool.startLoad(
+                modelID: model.id,
+                parallel: parallel ?? model.parallel,
+                contextLength: contextLength ?? Self.defaultContextLength(model)
+            )
+        }
+    }
+
+    /// Ends a load: the instance is listed from now on, and exchange `exchangeID` (if any) gets a slot on it.
+    func completeLoad(serial: Int, exchangeID: Int?, prompt: [UInt8]) -> SlotGrant? {
+        shared.withLockedValue { shared in
+            let grant = shared.pool.completeLoad(serial: serial, exchangeID: exchangeID, prompt: prompt)
+            Self.refreshInstances(&shared)
+            return grant
+        }
+    }
+
+    /// Ends an exchange's use of its instance (waiting or holding a slot); returns the waiter to resume.
+    func leaveInstance(exchangeID: Int, modelID: String) -> Resumption? {
+        shared.withLockedValue { shared in
+            shared.pool.leave(exchangeID: exchangeID, modelID: modelID).map { Self.resumptions([$0])[0] }
+        }
+    }
+
+    /// Unloads an instance; nil when no loaded instance has that id, else its waiters to resume.
+    func unload(instanceID: String) -> [Resumption]? {
+        shared.withLockedValue { shared in
+            guard let waiters = shared.pool.unload(instanceID: instanceID) else { return nil }
+            Self.refreshInstances(&shared)
+            return Self.retries(waiters)
+        }
+    }
+
+    // MARK: Stored responses and tuning (0.4)
+
+    func conversation(id: String) -> ResponseStore.Conversation? {
+        shared.withLockedValue { $0.responses.conversation(id: id) }
+    }
+
+    func storeResponse(id: String, _ conversation: ResponseStore.Conversation) {
+        shared.withLockedValue { $0.responses.store(id: id, conversation) }
+    }
+
+    var tuning: SimulatorTuning {
+        shared.withLockedValue { $0.tuning }
+    }
+
+    func setTuning(_ tuning: SimulatorTuning) {
+        shared.withLockedValue { shared in
+            shared.tuning = tuning
+            shared.pool.promptCache = tuning.promptCache
+        }
+    }
+
+    /// Applies a `POST /_sim/settings` object: tuning keys, and `parallel` per model id.
+    func mergeSettings(json: [String: Any]) throws(ControlRequestError) -> [Resumption] {
+        let tuning = try self.tuning.applying(json: json)
+        var parallel: [String: Int] = [:]
+        if let value = json["parallel"] {
+            guard let object = value as? [String: Any] else {
+                throw ControlRequestError(message: "'parallel' must be an object of model ids and slot counts")
+            }
+            for (id, count) in object {
+                guard let count = JSONValue.int(count), count >= 1 else {
+                    throw ControlRequestError(message: "'parallel' of '\(id)' must be a positive integer")
+                }
+                guard catalog.model(id: id) != nil else {
+                    throw ControlRequestError(message: "no model '\(id)'")
+                }
+                parallel[id] = count
+            }
+        }
+        setTuning(tuning)
+        var resume: [Resumption] = []
+        for (id, count) in parallel.sorted(by: { $0.key < $1.key }) {
+            resume += setParallel(id: id, parallel: count).resume
+        }
+        return resume
     }
 
     // MARK: Stats and recorded requests
@@ -216,6 +429,18 @@ final class SimulatorState: Sendable {
         shared.withLockedValue { shared in
             var stats = shared.stats
             stats.openConnections = shared.connections.count
+            if shared.api == .v0_4 {
+                let pool = shared.pool
+                stats.maxConcurrencyByModel = pool.maxConcurrency
+                stats.inProgressByModel = pool.inProgress
+                stats.waitingByModel = pool.waiting
+                stats.loadsByModel = pool.loads
+                stats.promptCacheHits = pool.cacheHits
+                stats.promptCacheMisses = pool.cacheMisses
+                stats.promptTokensProcessed = pool.tokensProcessed
+                stats.promptTokensReused = pool.tokensReused
+                stats.storedResponses = shared.responses.count
+            }
             return stats
         }
     }
@@ -228,6 +453,7 @@ final class SimulatorState: Sendable {
                 maxInFlightSeen: shared.stats.inFlight,
                 queued: shared.stats.queued
             )
+            shared.pool.resetCounters()
         }
     }
 
