@@ -17,11 +17,14 @@ extension ConfigurationKeys {
     static let proxy = ConfigurationKeys(
         read: [
             "load_balancer", "connection_timeout", "response_header_timeout", "response_timeout", "read_timeout",
-            "max_queue", "queue_timeout", "response_pinning",
+            "max_queue", "queue_timeout", "response_pinning", "sticky_sessions",
         ],
         ignored: ["engine", "profile", "max_retries", "retry_backoff", "stream_buffer_size"]
     )
     static let responsePinning = ConfigurationKeys(read: ["max_entries", "ttl"])
+    static let stickySessions = ConfigurationKeys(
+        read: ["enabled", "key_sources", "prefix_hash_bytes", "load_factor", "idle_ttl_seconds", "max_sessions"]
+    )
     static let discovery = ConfigurationKeys(
         read: ["type", "static"],
         ignored: ["refresh_interval", "model_discovery"]
@@ -114,7 +117,47 @@ extension ConfigurationReader {
             }
             if let ttl = duration("ttl", in: pinning) { proxy.responsePinning.ttl = ttl }
         }
+        let stickyPath = section.path(of: "sticky_sessions")
+        if let sticky = map(section.value("sticky_sessions"), at: stickyPath, keys: .stickySessions) {
+            proxy.stickySessions = stickySessions(from: sticky)
+        }
         return proxy
+    }
+
+    private mutating func stickySessions(from section: ConfigurationMap) -> StickySessionSettings {
+        var settings = StickySessionSettings()
+        if let enabled = bool("enabled", in: section) { settings.enabled = enabled }
+        if let names = strings("key_sources", in: section, of: "key sources") {
+            var sources: [StickySessionSettings.KeySource] = []
+            for name in names {
+                guard let source = StickySessionSettings.KeySource(rawValue: name) else {
+                    let known = StickySessionSettings.KeySource.allCases.map(\.rawValue).joined(separator: ", ")
+                    error(
+                        "unknown key source \"\(name)\"; use \(known)",
+                        at: section.path(of: "key_sources"),
+                        line: section.value("key_sources")?.line
+                    )
+                    continue
+                }
+                if !sources.contains(source) { sources.append(source) }
+            }
+            settings.keySources = sources
+        }
+        if let bytes = integer("prefix_hash_bytes", in: section, range: 1...1_048_576) {
+            settings.prefixHashBytes = bytes
+        }
+        let factor = value("load_factor", in: section, expected: "a number of at least 1") { text in
+            guard let number = Double(text.trimmingCharacters(in: .whitespaces)), number >= 1, number.isFinite else {
+                return Result<Double, ValueProblem>.failure(ValueProblem("must be a number of at least 1, such as 1.25"))
+            }
+            return .success(number)
+        }
+        if let factor { settings.loadFactor = factor }
+        if let seconds = integer("idle_ttl_seconds", in: section, range: 1...Int.max) {
+            settings.idleTTL = .seconds(seconds)
+        }
+        if let count = integer("max_sessions", in: section, range: 1...Int.max) { settings.maxSessions = count }
+        return settings
     }
 
     private static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

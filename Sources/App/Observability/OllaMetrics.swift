@@ -37,6 +37,12 @@ final class OllaMetrics: RequestObserver, Sendable {
         var midStream: [String: Counter] = [:]
         var inFlight: [String: Gauge] = [:]
         var up: [String: Gauge] = [:]
+        var affinity: [AffinityKey: Counter] = [:]
+    }
+
+    private struct AffinityKey: Hashable {
+        var endpoint: String
+        var outcome: StickySessions.Outcome
     }
 
     private struct RequestKey: Hashable {
@@ -106,6 +112,19 @@ final class OllaMetrics: RequestObserver, Sendable {
             firstByte.recordNanoseconds(timeToHead)
         }
         midStream?.increment()
+        if let outcome = record.affinity, let endpoint = record.endpoint {
+            let key = AffinityKey(endpoint: endpoint, outcome: outcome)
+            let counter = handles.withLockedValue { handles in
+                Self.handle(in: &handles.affinity, key) {
+                    registry.makeCounter(
+                        name: "olla_sticky_sessions_total",
+                        labels: [("endpoint", endpoint), ("outcome", outcome.rawValue)],
+                        help: "Prompt-cache affinity outcomes (hit, miss, repin, disabled) by the endpoint that answered"
+                    )
+                }
+            }
+            counter.increment()
+        }
         if let nanoseconds = record.overheadNanoseconds {
             overhead.recordNanoseconds(nanoseconds)
         }

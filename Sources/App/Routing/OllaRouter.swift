@@ -53,6 +53,8 @@ struct OllaRouter: RequestRouter {
                 return Self.onlyGet(head, path) { request in status.models(request.snapshot) }
             case "/internal/metrics":
                 return Self.onlyGet(head, path) { _ in status.metricsResponse() }
+            case "/internal/stats/sticky":
+                return Self.onlyGet(head, path) { request in status.sticky(request.snapshot) }
             case "/version":
                 return Self.onlyGet(head, path) { _ in status.version() }
             default:

@@ -1,6 +1,7 @@
 import Balancer
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import Proxy
 
 /// `/internal/*` and `/version`: what olla knows about its hosts and itself (DESIGN.md section 5).
@@ -147,6 +148,29 @@ struct StatusRoutes: Sendable {
             headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(string: metrics())
         )
+    }
+
+    /// `GET /internal/stats/sticky`: Olla's shape for its sticky sessions, plus olla's `repins`
+    /// (DESIGN.md 6.8); `{"enabled":false}` when affinity is off.
+    func sticky(_ snapshot: RoutingSnapshot) -> LocalResponse {
+        let settings = snapshot.configuration.proxy.stickySessions
+        guard settings.enabled else { return JSONDocument.object([("enabled", .bool(false))]).response() }
+        // The clock the data path records with.
+        let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+        let statistics = table.stickySessions.statistics(now: now)
+        return JSONDocument.object([
+            ("enabled", .bool(true)),
+            ("active_sessions", .int(statistics.activeSessions)),
+            ("insertions", .int(statistics.insertions)),
+            ("hits", .int(statistics.hits)),
+            ("misses", .int(statistics.misses)),
+            ("repins", .int(statistics.repins)),
+            ("evictions", .int(statistics.evictions)),
+            ("max_sessions", .int(settings.maxSessions)),
+            ("idle_ttl_seconds", .int(Int(settings.idleTTL.components.seconds))),
+            ("key_sources", .array(settings.keySources.map { .string($0.rawValue) })),
+            ("load_factor", .double(settings.loadFactor)),
+        ]).response()
     }
 
     /// `GET /version`.

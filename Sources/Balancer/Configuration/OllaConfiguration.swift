@@ -96,12 +96,42 @@ public struct ProxySettings: Sendable, Equatable {
     public var queueTimeout: Duration = .seconds(30)
     /// `response_pinning`: the table of stateful conversations (DESIGN.md 6.9).
     public var responsePinning = ResponsePinningSettings()
+    /// `sticky_sessions`: prompt-cache affinity (DESIGN.md 6.8).
+    public var stickySessions = StickySessionSettings()
 
     public init() {}
 }
 
 /// `proxy.response_pinning`: how many answer ids olla remembers, and for how long, to send the next turn of a
 /// stateful conversation (`previous_response_id`) to the host that holds it (DESIGN.md 6.9).
+/// `proxy.sticky_sessions` (Olla's keys): which requests carry an affinity key and how far affinity may load a
+/// host (DESIGN.md 6.8). On by default in olla.
+public struct StickySessionSettings: Sendable, Equatable {
+    /// Where a request's affinity key comes from, in the order of `key_sources`.
+    public enum KeySource: String, Sendable, Equatable, CaseIterable {
+        /// `X-Olla-Session-ID`.
+        case sessionHeader = "session_header"
+        /// The first `prefix_hash_bytes` of `messages` (or `input`, or `prompt`), with the model.
+        case prefixHash = "prefix_hash"
+        /// The `Authorization` header.
+        case authHeader = "auth_header"
+        /// The client's address.
+        case ip
+    }
+
+    public var enabled = true
+    public var keySources: [KeySource] = [.sessionHeader, .prefixHash]
+    public var prefixHashBytes = 512
+    /// A host above `load_factor` x the mean in-flight count of the candidates is skipped.
+    public var loadFactor = 1.25
+    /// How long a key counts as seen (for hit or miss only; it never decides the host).
+    public var idleTTL: Duration = .seconds(600)
+    /// Keys remembered as seen at most.
+    public var maxSessions = 10_000
+
+    public init() {}
+}
+
 public struct ResponsePinningSettings: Sendable, Equatable {
     /// `max_entries`: ids remembered at most; the oldest goes first.
     public var maxEntries: Int = 100_000

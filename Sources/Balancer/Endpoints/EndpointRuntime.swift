@@ -15,6 +15,8 @@ public final class EndpointRuntime: Sendable {
     /// forwarded to this host, made once rather than per request.
     public let hostHeader: String
     public let authorization: String?
+    /// The hash of the endpoint's name, its identity in prompt-cache affinity (the same in every olla process).
+    public let affinityHash: UInt64
 
     private let statusValue: ManagedAtomic<EndpointStatus>
     /// Requests sent to this host and not finished yet (including those handed over from the queue).
@@ -31,6 +33,7 @@ public final class EndpointRuntime: Sendable {
         self.ordinal = ordinal
         self.hostHeader = configuration.url.hostHeader
         self.authorization = configuration.auth?.authorizationHeaderValue
+        self.affinityHash = AffinityHash.hash(configuration.name)
         self.statusValue = ManagedAtomic(EndpointStatus.unknown)
         self.inFlight = ManagedAtomic(0)
         self.finishedRequests = ManagedAtomic(0)
@@ -48,6 +51,7 @@ public final class EndpointRuntime: Sendable {
         self.ordinal = previous.ordinal
         self.hostHeader = configuration.url.hostHeader
         self.authorization = configuration.auth?.authorizationHeaderValue
+        self.affinityHash = AffinityHash.hash(configuration.name)
         self.statusValue = previous.statusValue
         self.inFlight = previous.inFlight
         self.finishedRequests = previous.finishedRequests

@@ -26,6 +26,8 @@ public final class RoutingTable: Sendable {
     public let queue: AdmissionQueue
     /// Which host holds which stateful conversation (DESIGN.md 6.9), bounded by `proxy.response_pinning`.
     public let responsePins: ResponsePins
+    /// Keys of prompt-cache affinity seen lately, and its counters (DESIGN.md 6.8).
+    public let stickySessions: StickySessions
 
     public init(configuration: OllaConfiguration) {
         let endpoints = configuration.endpoints.enumerated().map { ordinal, endpoint in
@@ -41,6 +43,7 @@ public final class RoutingTable: Sendable {
         self.current = NIOLockedValueBox(snapshot)
         self.queue = AdmissionQueue(capacity: configuration.proxy.maxQueue)
         self.responsePins = ResponsePins(configuration.proxy.responsePinning)
+        self.stickySessions = StickySessions(configuration.proxy.stickySessions)
     }
 
     /// The snapshot to route with now.
@@ -169,6 +172,7 @@ public final class RoutingTable: Sendable {
             state.configuration = configuration
             queue.setCapacity(configuration.proxy.maxQueue)
             responsePins.setLimits(configuration.proxy.responsePinning)
+            stickySessions.setSettings(configuration.proxy.stickySessions)
             state.endpoints = endpoints
             state.listings = listings
             // A host that is kept (or succeeded) keeps its model counters; a new one under an old name starts
@@ -263,6 +267,33 @@ public final class RoutingTable: Sendable {
             }
         }
         return .full
+    }
+
+    /// Chooses a host for a request with an affinity key by rendezvous hashing (DESIGN.md 6.8) and takes a
+    /// slot on it; when no host of the best tier can take it, chooses as ``acquire(_:excluding:strategy:)``.
+    /// - Returns: the admission, and whether the key's first-ranked host took it.
+    public func acquire(
+        _ candidates: CandidateSet,
+        excluding excluded: EndpointSet,
+        affinity key: UInt64,
+        loadFactor: Double
+    ) -> (admission: Admission, firstRanked: Bool) {
+        for _ in 0...candidates.placements.count {
+            guard
+                let choice = EndpointSelector.chooseByAffinity(
+                    from: candidates,
+                    key: key,
+                    loadFactor: loadFactor,
+                    excluding: excluded
+                )
+            else { break }
+            let placement = choice.placement
+            guard placement.slots.tryAcquire() else { continue }
+            if placement.endpoint.tryAcquire() { return (.granted(placement), choice.isFirstRanked) }
+            placement.slots.release()
+            drainQueue()
+        }
+        return (acquire(candidates, excluding: excluded, strategy: .priority), false)
     }
 
     /// Queues a request whose candidates are all full; see ``AdmissionQueue/enqueue(_:excluding:acquire:grant:)``.

@@ -18,6 +18,11 @@ public struct JSONFieldScanner {
         /// The unescaped value of `"previous_response_id"` when it is a string: the stateful conversation the
         /// request continues, which pins it to the host that holds it (DESIGN.md 6.9).
         public var previousResponseID: String?
+        /// Byte range of the value of `messages`, else `input`, else `prompt` (relative to the start of the
+        /// body): the conversation so far, whose beginning keys prompt-cache affinity (DESIGN.md 6.8).
+        public var promptRange: Range<Int>?
+        /// Which of the three `promptRange` holds: 3 `messages`, 2 `input`, 1 `prompt`, 0 none.
+        var promptRank = 0
     }
 
     /// Why a body is not acceptable JSON.
@@ -150,6 +155,12 @@ extension JSONFieldScanner {
                             try skipValue()
                             fields.previousResponseID = nil
                         }
+                    } else if let rank = key.promptRank {
+                        try skipValue()
+                        if rank >= fields.promptRank {
+                            fields.promptRank = rank
+                            fields.promptRange = valueStart..<offset
+                        }
                     } else if key == .stream {
                         try skipValue()
                         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<offset])
@@ -176,7 +187,20 @@ extension JSONFieldScanner {
             case model
             case stream
             case previousResponseID
+            case messages
+            case input
+            case prompt
             case other
+
+            /// The precedence of the keys that hold the conversation (`messages` first).
+            var promptRank: Int? {
+                switch self {
+                case .messages: return 3
+                case .input: return 2
+                case .prompt: return 1
+                default: return nil
+                }
+            }
         }
 
         /// Which of the keys the proxy cares about a key token is; an escaped spelling such as
@@ -186,11 +210,17 @@ extension JSONFieldScanner {
             if Self.isKey(key, "\"model\"") { return .model }
             if Self.isKey(key, "\"stream\"") { return .stream }
             if Self.isKey(key, "\"previous_response_id\"") { return .previousResponseID }
+            if Self.isKey(key, "\"messages\"") { return .messages }
+            if Self.isKey(key, "\"input\"") { return .input }
+            if Self.isKey(key, "\"prompt\"") { return .prompt }
             guard key.contains(UInt8(ascii: "\\")), key.count <= 128 else { return .other }
             switch try decodeString(range) {
             case "model": return .model
             case "stream": return .stream
             case "previous_response_id": return .previousResponseID
+            case "messages": return .messages
+            case "input": return .input
+            case "prompt": return .prompt
             default: return .other
             }
         }

@@ -32,6 +32,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var responseIDs: ResponseIDScanner?
     /// A refusal is read whole up to this size; a larger one is not "not found".
     static let heldAnswerLimit = 64 * 1024
+    /// Prompt-cache affinity (DESIGN.md 6.8): the settings when on, the request's key, and whether the last
+    /// grant went to the key's first-ranked host.
+    private let sticky: StickySessionSettings?
+    private let affinity: AffinityKey?
+    private var affinityFirstRanked = false
+    private let sessionID: String?
+    private var stickyOutcome: StickySessions.Outcome?
 
     init(
         client: ClientConnectionHandler,
@@ -79,6 +86,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             bodyReadyAt: .now()
         )
         if target.keepsConversations { responseIDs = ResponseIDScanner() }
+        let sticky = snapshot.configuration.proxy.stickySessions
+        self.sticky = sticky.enabled ? sticky : nil
+        // Affinity places requests under `priority` only; the other strategies are pure load spreading.
+        self.affinity =
+            sticky.enabled && snapshot.strategy == .priority
+            ? AffinityKey.of(head: head, body: body, fields: fields, client: clientAddress, settings: sticky) : nil
+        self.sessionID = sticky.enabled ? AffinityKey.sessionID(in: head.headers) : nil
     }
 
     func start() {
@@ -92,7 +106,19 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         case .none, .forwardBody, .holdAnswer, .holdBody:
             break
         case .acquire(let candidates, let excluded):
-            let admission = services.table.acquire(candidates, excluding: excluded, strategy: snapshot.strategy)
+            let admission: RoutingTable.Admission
+            if let affinity, let sticky, !machine.isPinned {
+                let placed = services.table.acquire(
+                    candidates,
+                    excluding: excluded,
+                    affinity: affinity.hash,
+                    loadFactor: sticky.loadFactor
+                )
+                admission = placed.admission
+                affinityFirstRanked = placed.firstRanked
+            } else {
+                admission = services.table.acquire(candidates, excluding: excluded, strategy: snapshot.strategy)
+            }
             run(machine.acquired(admission, firstProbes: self.firstProbesWait(), now: .now()))
         case .enqueue(let candidates, let excluded):
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -242,6 +268,27 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         )
     }
 
+    /// `X-Olla-Sticky-Session`, `X-Olla-Sticky-Key-Source` and `X-Olla-Session-ID` (DESIGN.md section 5), when
+    /// affinity is on; counts the outcome once, for the host that answers.
+    private func addStickyHeaders(to headers: inout HTTPHeaders) {
+        guard sticky != nil else { return }
+        if let affinity, !machine.isPinned {
+            let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+            let outcome = services.table.stickySessions.record(
+                key: affinity.hash,
+                firstRanked: affinityFirstRanked,
+                now: now
+            )
+            headers.add(name: "X-Olla-Sticky-Session", value: outcome.rawValue)
+            headers.add(name: "X-Olla-Sticky-Key-Source", value: affinity.source.rawValue)
+            stickyOutcome = outcome
+        } else {
+            headers.add(name: "X-Olla-Sticky-Session", value: StickySessions.Outcome.disabled.rawValue)
+            stickyOutcome = .disabled
+        }
+        if let sessionID { headers.add(name: "X-Olla-Session-ID", value: sessionID) }
+    }
+
     /// The body for a host: unchanged, or with `model` rewritten to the id this host listed (DESIGN.md 6.1).
     private func bodyFor(_ placement: Placement) -> ByteBuffer {
         guard let requested = fields.model, let range = fields.modelRange, requested != placement.modelID else {
@@ -293,6 +340,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             requestedModel: fields.model,
             elapsedNanoseconds: machine.timeToHeadNanoseconds ?? 0
         )
+        addStickyHeaders(to: &headers)
         if announceTrailer { headers.add(name: "Trailer", value: "X-Olla-Response-Time") }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
@@ -489,7 +537,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 bytesIn: body.readableBytes,
                 bytesOut: bytesOut,
                 failovers: machine.failovers,
-                isLocal: false
+                isLocal: false,
+                affinity: stickyOutcome
             )
         )
         if let written, !keepAlive {

@@ -1,3 +1,5 @@
+import Balancer
+
 /// How one request went, handed to the ``RequestObserver`` once it is over (logs, metrics).
 public struct RequestRecord: Sendable {
     /// How the exchange ended.
@@ -30,6 +32,8 @@ public struct RequestRecord: Sendable {
     public var failovers: Int
     /// Whether olla answered it without a host (listings, status routes, its own errors).
     public var isLocal: Bool
+    /// What prompt-cache affinity came to (DESIGN.md 6.8); nil when it is off or olla answered itself.
+    public var affinity: StickySessions.Outcome? = nil
 }
 
 extension RequestRecord {
