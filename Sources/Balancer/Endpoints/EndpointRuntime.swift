@@ -98,17 +98,7 @@ public final class EndpointRuntime: Sendable {
             inFlight.wrappingIncrement(ordering: .relaxed)
             return true
         }
-        var current = inFlight.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = inFlight.weakCompareExchange(
-                expected: current,
-                desired: current + 1,
-                ordering: .relaxed
-            )
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        return inFlight.incrementIfBelow(limit)
     }
 
     /// Gives a slot back without handing it to a queued request; see ``RoutingTable/release(_:outcome:)``.

@@ -76,18 +76,7 @@ public final class ModelSlots: Sendable {
     /// Takes one slot if there is room.
     /// - Returns: false when every slot is in use (nothing was taken).
     func tryAcquire() -> Bool {
-        let limit = self.limit
-        var current = inFlight.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = inFlight.weakCompareExchange(
-                expected: current,
-                desired: current + 1,
-                ordering: .relaxed
-            )
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        inFlight.incrementIfBelow(limit)
     }
 
     /// Gives one slot back.
