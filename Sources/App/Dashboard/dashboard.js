@@ -2,7 +2,8 @@
 //
 // Safety rule of this file: a value from olla (host names, URLs, model ids, error reasons) only ever reaches
 // the page as a text node (textContent, append of a string) or an attribute set with setAttribute. There is
-// no innerHTML here, so a model id such as <script>alert(1)</script> is shown as the text it is.
+// no markup made from strings anywhere in this file, so a model id such as <script>alert(1)</script> is shown
+// as the text it is.
 'use strict';
 
 (() => {
@@ -192,7 +193,9 @@
   // MARK: rendering
 
   function render({ endpoints, models, traffic }) {
-    const now = Date.now();
+    // "3s ago" and "in 2s" are measured against olla's clock, which stamped the check times: the browser's
+    // clock may be minutes off on another machine.
+    const now = Date.parse(endpoints.timestamp) || Date.now();
     const hosts = Array.isArray(endpoints.endpoints) ? endpoints.endpoints : [];
     const trafficByHost = new Map((traffic.endpoints || []).map((entry) => [entry.name, entry]));
     renderHeader(traffic);
