@@ -103,11 +103,9 @@ struct TrafficReport {
         func number(_ value: Double?) -> JSONDocument {
             value.map { .double(StatusRoutes.rounded($0, places: 3)) } ?? .null
         }
-        func optionalCounts(_ counter: KeyPath<TrafficTotals, Int?>, _ name: String, _ present: Bool)
-            -> [(String, JSONDocument)]
-        {
-            guard present else { return [] }
-            return [(name, .array(points.map { .optional($0.difference(counter)) }))]
+        /// A counter that olla may not keep, per point.
+        func counts(_ counter: KeyPath<TrafficTotals, Int?>) -> JSONDocument {
+            .array(points.map { .optional($0.difference(counter)) })
         }
 
         var windowFigures: [(String, JSONDocument)] = [
@@ -137,21 +135,20 @@ struct TrafficReport {
                 .array(points.map { number(Double($0.proxied(by: endpoint.name)) / $0.seconds) })
             )
         }
-        let series: [(String, JSONDocument)] =
-            [
-                ("time", .array(points.map { number($0.to.time) })),
-                ("requests_per_second", .array(points.map { number($0.requestsPerSecond) })),
-                ("ttfb_p50_ms", .array(points.map { number($0.firstByteMilliseconds(0.5)) })),
-                ("ttfb_p95_ms", .array(points.map { number($0.firstByteMilliseconds(0.95)) })),
-                ("failovers", .array(points.map { .int($0.failovers) })),
-                ("mid_stream_cuts", .array(points.map { .int($0.midStreamCuts) })),
-                ("server_errors", .array(points.map { .int($0.serverErrors) })),
-                ("queue_depth", .array(points.map { .int($0.queueDepth) })),
-                ("in_flight", .array(points.map { .int($0.inFlight) })),
-            ]
-            + optionalCounts(\.affinityHits, "affinity_hits", withAffinity)
-            + optionalCounts(\.slotWaits, "slot_waits", withSlots)
-            + [("requests_per_second_by_endpoint", .object(byEndpoint))]
+        var series: [(String, JSONDocument)] = [
+            ("time", .array(points.map { number($0.to.time) })),
+            ("requests_per_second", .array(points.map { number($0.requestsPerSecond) })),
+            ("ttfb_p50_ms", .array(points.map { number($0.firstByteMilliseconds(0.5)) })),
+            ("ttfb_p95_ms", .array(points.map { number($0.firstByteMilliseconds(0.95)) })),
+            ("failovers", .array(points.map { .int($0.failovers) })),
+            ("mid_stream_cuts", .array(points.map { .int($0.midStreamCuts) })),
+            ("server_errors", .array(points.map { .int($0.serverErrors) })),
+            ("queue_depth", .array(points.map { .int($0.queueDepth) })),
+            ("in_flight", .array(points.map { .int($0.inFlight) })),
+        ]
+        if withAffinity { series.append(("affinity_hits", counts(\.affinityHits))) }
+        if withSlots { series.append(("slot_waits", counts(\.slotWaits))) }
+        series.append(("requests_per_second_by_endpoint", .object(byEndpoint)))
 
         return .object(
             header + [

@@ -135,7 +135,10 @@ struct DashboardBrowserTests {
         try await OllaHarness.with(hosts: Self.hosts()) { olla in
             // A little traffic, so the charts and the request figures have something to draw.
             for _ in 0..<3 {
-                let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("qwen2.5-7b-instruct"))
+                let answer = try await olla.post(
+                    "/olla/lmstudio/v1/chat/completions",
+                    json: chatBody("qwen2.5-7b-instruct")
+                )
                 #expect(answer.status == .ok)
             }
             try await HeadlessChromium.with { browser in

@@ -67,8 +67,9 @@ import Testing
     @Test func dashboardRoutesRefuseClientsThatAreNotLoopback() throws {
         let outsider = ClientAddress(ip: "10.0.0.7", isLoopback: false)
         let local = ClientAddress(ip: "127.0.0.1", isLoopback: true)
-        for path in ["/internal/ui/", "/internal/ui/dashboard.js", "/internal/ui/dashboard.css", "/internal/stats/traffic"]
-        {
+        for path in [
+            "/internal/ui/", "/internal/ui/dashboard.js", "/internal/ui/dashboard.css", "/internal/stats/traffic",
+        ] {
             let refused = try AccessControlTests.answer(path, from: outsider, loopbackOnly: true)
             #expect(refused.status == .forbidden, "\(path)")
             #expect(refused.code == "forbidden", "\(path)")
@@ -93,7 +94,10 @@ import Testing
             for index in configuration.endpoints.indices { configuration.endpoints[index].checkInterval = .seconds(60) }
         } _: { olla in
             for _ in 0..<4 {
-                #expect(try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("qwen2.5-7b-instruct")).status == .ok)
+                #expect(
+                    try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("qwen2.5-7b-instruct"))
+                        .status == .ok
+                )
             }
             try await olla.host("studio-a").updateFaults { $0.refuseConnections = true }
             let moved = try await olla.post("/olla/lmstudio/v1/chat/completions", json: chatBody("qwen2.5-7b-instruct"))
@@ -121,8 +125,9 @@ import Testing
             let series = try #require(report["series"] as? [String: Any])
             let times = try #require(series["time"] as? [Double])
             #expect(!times.isEmpty)
-            for name in ["requests_per_second", "ttfb_p50_ms", "failovers", "mid_stream_cuts", "queue_depth", "in_flight"]
-            {
+            for name in [
+                "requests_per_second", "ttfb_p50_ms", "failovers", "mid_stream_cuts", "queue_depth", "in_flight",
+            ] {
                 #expect((series[name] as? [Any])?.count == times.count, "\(name)")
             }
             let byEndpoint = try #require(series["requests_per_second_by_endpoint"] as? [String: [Double]])
@@ -134,7 +139,8 @@ import Testing
             for _ in 0..<10 { _ = try await Self.traffic(olla) }
             let samples = olla.application.trafficSampler.history.samples.count
             try await olla.waitUntil("two more samples are taken", timeout: .seconds(5)) {
-                olla.application.trafficSampler.history.samples.count >= min(samples + 2, TrafficHistory.defaultCapacity)
+                olla.application.trafficSampler.history.samples.count
+                    >= min(samples + 2, TrafficHistory.defaultCapacity)
             }
             let later = try #require(try await Self.traffic(olla)["window"] as? [String: Any])
             #expect(later["requests"] as? Int == 5)

@@ -53,7 +53,10 @@ import Testing
         #expect(TrafficReport.quantile(0.2, bounds: bounds, cumulative: [4, 10, 10], total: 10) == 0.005)
         let median = TrafficReport.quantile(0.5, bounds: bounds, cumulative: [4, 10, 10], total: 10)!
         #expect(abs(median - (0.01 + 0.01 / 6)) < 1e-12)
-        #expect(TrafficReport.quantile(0.95, bounds: bounds, cumulative: [0, 0, 1], total: 2) == 0.04, "+Inf: the last bound")
+        #expect(
+            TrafficReport.quantile(0.95, bounds: bounds, cumulative: [0, 0, 1], total: 2) == 0.04,
+            "+Inf: the last bound"
+        )
         #expect(TrafficReport.quantile(0.5, bounds: bounds, cumulative: [0, 0, 0], total: 0) == nil)
     }
 
