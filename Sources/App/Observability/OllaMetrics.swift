@@ -181,7 +181,7 @@ final class OllaMetrics: RequestObserver, Sendable {
     /// the registry's own exposition, so that requests pay nothing for it.
     func trafficTotals() -> TrafficTotals {
         let inFlight = table.snapshot.endpoints.reduce(0) { $0 + $1.inFlight.load(ordering: .relaxed) }
-        return TrafficTotals(exposition: registry.emitToString(), queueDepth: table.queue.count, inFlight: inFlight)
+        return TrafficTotals(exposition: registry.emitToBuffer(), queueDepth: table.queue.count, inFlight: inFlight)
     }
 
 }

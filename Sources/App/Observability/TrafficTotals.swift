@@ -44,11 +44,21 @@ struct TrafficTotals: Sendable, Equatable {
 
     init() {}
 
-    /// The totals in a Prometheus exposition of olla's registry, with the two gauges read by the caller.
+    static let families: Set<String> = [
+        Family.requests, Family.failovers, Family.midStreamCuts, Family.firstByteBucket, Family.affinityHits,
+        Family.slotWaits,
+    ]
+
+    /// The totals in a Prometheus exposition of olla's registry (its text, for tests).
     init(exposition: String, queueDepth: Int, inFlight: Int) {
+        self.init(exposition: Array(exposition.utf8), queueDepth: queueDepth, inFlight: inFlight)
+    }
+
+    /// The totals in a Prometheus exposition of olla's registry, with the two gauges read by the caller.
+    init(exposition: [UInt8], queueDepth: Int, inFlight: Int) {
         self.queueDepth = queueDepth
         self.inFlight = inFlight
-        ExpositionReader.forEachSample(in: exposition) { sample in
+        ExpositionReader.forEachSample(in: exposition, names: Self.families) { sample in
             let count = sample.value.isFinite ? Int(sample.value) : 0
             switch sample.name {
             case Family.requests:

@@ -7,14 +7,14 @@ import Testing
 @Suite struct TrafficFiguresTests {
     @Test func expositionSamplesAreReadWithEscapedLabelValues() throws {
         let line = #"olla_requests_total{endpoint="a \"b\" \\ c",model="x}y, z",status="200"} 7"#
-        let sample = try #require(ExpositionReader.sample(line[...]))
+        let sample = try #require(ExpositionReader.sample(line))
         #expect(sample.name == "olla_requests_total")
         #expect(sample.label("endpoint") == #"a "b" \ c"#)
         #expect(sample.label("model") == "x}y, z")
         #expect(sample.label("status") == "200")
         #expect(sample.value == 7)
-        #expect(ExpositionReader.sample("olla_queue_depth 3.0"[...])?.value == 3)
-        #expect(ExpositionReader.sample(#"broken{endpoint="a} 1"#[...]) == nil)
+        #expect(ExpositionReader.sample("olla_queue_depth 3.0")?.value == 3)
+        #expect(ExpositionReader.sample(#"broken{endpoint="a} 1"#) == nil)
     }
 
     @Test func totalsAddUpEndpointsAndLeaveOutOllasOwnAnswers() {
