@@ -10,7 +10,7 @@ import Testing
     .endToEnd,
     .enabled(
         if: HeadlessChromium.isAvailable,
-        "chromium is not installed (apt-get install chromium, or set OLLA_CHROMIUM); .ci/run installs it"
+        "no chromium: apt-get install chromium, or set OLLA_CHROMIUM to a Chromium binary; .ci/run installs it"
     )
 )
 struct DashboardBrowserTests {

@@ -12,10 +12,13 @@ import Glibc
 /// 4, each message NUL-terminated JSON), so no port is opened and no WebSocket client is needed. Chromium and
 /// the processes it starts share a process group, which ``stop()`` ends by its id.
 final class HeadlessChromium: Sendable {
-    /// The browser to run: `$OLLA_CHROMIUM`, else the first of Debian's and Google's names on the `PATH`.
+    /// The browser to run: `$OLLA_CHROMIUM` when set (none when it is not an executable), else the first of
+    /// Debian's and Google's names on the `PATH`.
     static let executable: String? = {
         let environment = ProcessInfo.processInfo.environment
-        if let chosen = environment["OLLA_CHROMIUM"], !chosen.isEmpty { return chosen }
+        if let chosen = environment["OLLA_CHROMIUM"], !chosen.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: chosen) ? chosen : nil
+        }
         let directories = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
             for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
