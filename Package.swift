@@ -72,6 +72,13 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            // The dashboard (DESIGN.md 6.10): plain files, compiled into the binary as bytes, so olla serves them
+            // from wherever it is installed, with no build step.
+            resources: [
+                .embedInCode("Dashboard/dashboard.html"),
+                .embedInCode("Dashboard/dashboard.css"),
+                .embedInCode("Dashboard/dashboard.js"),
             ]
         ),
         // The simulated LM Studio host, as a library so tests and `olla demo` start it in-process.

@@ -22,6 +22,8 @@ final class OllaApplication: Sendable {
     let server: HTTPServer
     let health: HealthChecker
     let logger: Logger
+    /// Samples the traffic counters once a second for the dashboard.
+    let trafficSampler: TrafficSampler
     private let httpClient: HTTPClient
     private let source: ConfigurationSource
     /// The sink to write in batches while serving, when the command line set one up.
@@ -57,6 +59,7 @@ final class OllaApplication: Sendable {
         services: ProxyServices,
         server: HTTPServer,
         health: HealthChecker,
+        trafficSampler: TrafficSampler,
         httpClient: HTTPClient,
         logger: Logger,
         source: ConfigurationSource,
@@ -67,6 +70,7 @@ final class OllaApplication: Sendable {
         self.services = services
         self.server = server
         self.health = health
+        self.trafficSampler = trafficSampler
         self.httpClient = httpClient
         self.logger = logger
         self.source = source
@@ -88,7 +92,13 @@ final class OllaApplication: Sendable {
         let table = RoutingTable(configuration: configuration)
         let metrics = OllaMetrics(table: table)
         let statusRoutes = StatusRoutes(table: table, metrics: { metrics.exposition() })
-        let router = OllaRouter(listings: ModelListings(), status: statusRoutes)
+        let traffic = TrafficHistory()
+        let dashboard = DashboardRoutes(
+            history: traffic,
+            configurationFile: source.path,
+            startedAt: statusRoutes.startedAt
+        )
+        let router = OllaRouter(listings: ModelListings(), status: statusRoutes, dashboard: dashboard)
         let observer = ObserverFanOut(
             observers: [RequestLog(logger: logger, direct: logOutput), metrics] + extraObservers
         )
@@ -120,6 +130,7 @@ final class OllaApplication: Sendable {
             services: services,
             server: server,
             health: health,
+            trafficSampler: TrafficSampler(history: traffic) { metrics.trafficTotals() },
             httpClient: httpClient,
             logger: logger,
             source: source,
@@ -136,7 +147,7 @@ final class OllaApplication: Sendable {
     /// Serves until a graceful shutdown (SIGTERM/SIGINT when `handlingSignals`, or ``shutdown()``), then
     /// drains in-flight requests for up to `server.shutdown_timeout` and stops the probes.
     func run(handlingSignals: Bool) async throws {
-        var services: [any Service] = [health, DrainOnShutdown(application: self)]
+        var services: [any Service] = [health, DrainOnShutdown(application: self), trafficSampler]
         services.append(ReloadWatcher(application: self, handlingSignals: handlingSignals))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

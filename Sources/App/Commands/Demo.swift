@@ -109,6 +109,8 @@ struct Demo: AsyncParsableCommand {
         }
         lines += [
             "",
+            "Dashboard: \(base)/internal/ui/   (open it in a browser; it refreshes every 2 s)",
+            "",
             "Try:",
             "  curl -s \(base)/olla/lmstudio/v1/models",
             "  curl -s \(base)/olla/models",
@@ -119,6 +121,7 @@ struct Demo: AsyncParsableCommand {
             "  curl -s \(base)/internal/status/endpoints",
             "",
             "Type `kill studio-a` and send the chat again: it fails over to studio-b, the next priority (X-Olla-Endpoint says so).",
+            "The dashboard shows studio-a offline within a few seconds, and the traffic moving to the other hosts.",
             "`revive studio-a` brings it back; `status` lists the hosts; `quit` or Ctrl-C stops.",
             "",
         ]

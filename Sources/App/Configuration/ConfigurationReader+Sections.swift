@@ -3,7 +3,7 @@ import Yams
 
 extension ConfigurationKeys {
     static let top = ConfigurationKeys(
-        read: ["server", "proxy", "discovery", "endpoints", "model_aliases", "logging"],
+        read: ["server", "proxy", "discovery", "endpoints", "model_aliases", "logging", "dashboard"],
         ignored: ["model_registry", "engineering"]
     )
     static let server = ConfigurationKeys(
@@ -38,6 +38,7 @@ extension ConfigurationKeys {
     )
     static let auth = ConfigurationKeys(read: ["type", "token"])
     static let logging = ConfigurationKeys(read: ["level", "format"], ignored: ["output"])
+    static let dashboard = ConfigurationKeys(read: ["enabled"])
 }
 
 extension ConfigurationReader {
@@ -65,6 +66,9 @@ extension ConfigurationReader {
         }
         if let section = map(top.value("logging"), at: "logging", keys: .logging) {
             configuration.logging = logging(from: section)
+        }
+        if let section = map(top.value("dashboard"), at: "dashboard", keys: .dashboard) {
+            if let enabled = bool("enabled", in: section) { configuration.dashboard.enabled = enabled }
         }
         return configuration
     }

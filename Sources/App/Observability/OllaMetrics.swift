@@ -196,4 +196,11 @@ final class OllaMetrics: RequestObserver, Sendable {
         return registry.emitToString()
     }
 
+    /// olla's traffic counted since it started, for the dashboard's sampler (``TrafficSampler``): read from
+    /// the registry's own exposition, so that requests pay nothing for it.
+    func trafficTotals() -> TrafficTotals {
+        let inFlight = table.snapshot.endpoints.reduce(0) { $0 + $1.inFlight.load(ordering: .relaxed) }
+        return TrafficTotals(exposition: registry.emitToBuffer(), queueDepth: table.queue.count, inFlight: inFlight)
+    }
+
 }

@@ -11,6 +11,7 @@ struct OllaRouter: RequestRouter {
 
     let listings: ModelListings
     let status: StatusRoutes
+    var dashboard = DashboardRoutes()
 
     func route(_ head: HTTPRequestHead, client: ClientAddress, snapshot: RoutingSnapshot) -> RouteDecision {
         let uri = head.uri
@@ -42,6 +43,13 @@ struct OllaRouter: RequestRouter {
             if server.internalLoopbackOnly && !client.isLoopback {
                 return Self.error(.forbidden)
             }
+            if path == "/internal/ui" || path.hasPrefix("/internal/ui/") {
+                // dashboard.enabled: false removes the page as if it did not exist.
+                guard snapshot.configuration.dashboard.enabled, let answer = dashboard.asset(for: path) else {
+                    return Self.error(.notFound(path))
+                }
+                return Self.onlyGet(head, path) { _ in answer }
+            }
             switch path {
             case "/internal/health":
                 return Self.onlyGet(head, path) { _ in .json(.ok, "{\"status\":\"healthy\"}") }
@@ -55,6 +63,8 @@ struct OllaRouter: RequestRouter {
                 return Self.onlyGet(head, path) { _ in status.metricsResponse() }
             case "/internal/stats/sticky":
                 return Self.onlyGet(head, path) { request in status.sticky(request.snapshot) }
+            case "/internal/stats/traffic":
+                return Self.onlyGet(head, path) { request in dashboard.traffic(request.snapshot) }
             case "/version":
                 return Self.onlyGet(head, path) { _ in status.version() }
             default:

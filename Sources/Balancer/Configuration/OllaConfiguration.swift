@@ -9,6 +9,8 @@ public struct OllaConfiguration: Sendable, Equatable {
     /// `model_aliases`, in the order of the file.
     public var modelAliases: [ModelAlias]
     public var logging: LoggingSettings
+    /// `dashboard:`; kept out of the initialiser so that callers need not name it.
+    public var dashboard = DashboardSettings()
 
     public init(
         server: ServerSettings = .init(),
