@@ -103,6 +103,12 @@ struct LMStudioSimCommand: AsyncParsableCommand {
     )
     var promptTokenCostMicroseconds = 0
 
+    @Flag(
+        help:
+            "0.4: a just-in-time load unloads the models earlier just-in-time loads brought in (LM Studio's auto-evict)."
+    )
+    var autoEvict = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard tokensPerAnswer >= 1 else { throw ValidationError("--tokens must be at least 1") }
@@ -142,7 +148,8 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             storesResponses: !noStoreResponses,
             responseStoreLimit: responseStoreLimit,
             promptCache: promptCache,
-            promptTokenCost: .microseconds(promptTokenCostMicroseconds)
+            promptTokenCost: .microseconds(promptTokenCostMicroseconds),
+            autoEvict: autoEvict
         )
         let simulator = LMStudioSimulator(configuration: configuration)
         let signals = TerminationSignals()
