@@ -21,7 +21,8 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             POST /api/v1/models/load and /api/v1/models/unload; each model instance
             serves `parallel` requests at once (more wait inside the host), a request
             for a model that is not loaded loads a new instance (concurrent first
-            requests each load one: key, key:2...), answers can be continued with
+            requests each load one: key, key:2...; --auto-evict unloads the previous
+            just-in-time model), answers can be continued with
             previous_response_id, and --prompt-cache makes the time to first token
             depend on the prompt prefix the chosen slot had cached.
 
