@@ -21,7 +21,8 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             POST /api/v1/models/load and /api/v1/models/unload; each model instance
             serves `parallel` requests at once (more wait inside the host), a request
             for a model that is not loaded loads a new instance (concurrent first
-            requests each load one: key, key:2...), answers can be continued with
+            requests each load one: key, key:2...; --auto-evict unloads the previous
+            just-in-time model), answers can be continued with
             previous_response_id, and --prompt-cache makes the time to first token
             depend on the prompt prefix the chosen slot had cached.
 
@@ -103,6 +104,12 @@ struct LMStudioSimCommand: AsyncParsableCommand {
     )
     var promptTokenCostMicroseconds = 0
 
+    @Flag(
+        help:
+            "0.4: a just-in-time load unloads the models earlier just-in-time loads brought in (LM Studio's auto-evict)."
+    )
+    var autoEvict = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard tokensPerAnswer >= 1 else { throw ValidationError("--tokens must be at least 1") }
@@ -142,7 +149,8 @@ struct LMStudioSimCommand: AsyncParsableCommand {
             storesResponses: !noStoreResponses,
             responseStoreLimit: responseStoreLimit,
             promptCache: promptCache,
-            promptTokenCost: .microseconds(promptTokenCostMicroseconds)
+            promptTokenCost: .microseconds(promptTokenCostMicroseconds),
+            autoEvict: autoEvict
         )
         let simulator = LMStudioSimulator(configuration: configuration)
         let signals = TerminationSignals()

@@ -30,7 +30,7 @@ import Testing
         var pool = Pool()
         var serials: [Int] = []
         for exchange in 1...3 {
-            guard case .load(let serial) = Self.acquire(&pool, exchange) else {
+            guard case .load(let serial, _) = Self.acquire(&pool, exchange) else {
                 Issue.record("request \(exchange) should have started a load")
                 return
             }
@@ -136,6 +136,22 @@ import Testing
         #expect(pool.cacheMisses == 3)
         pool.resetCounters()
         #expect(pool.cacheHits == 0 && pool.tokensReused == 0 && pool.maxConcurrency == ["m": 2])
+    }
+
+    @Test func autoEvictUnloadsOtherJustInTimeModelsOnly() throws {
+        var pool = Pool()
+        pool.autoEvict = true
+        pool.ensureLoaded(modelID: "configured", parallel: 1, contextLength: 4096)
+        guard case .load(let first, _) = Self.acquire(&pool, 1, model: "a", parallel: 1) else {
+            return #expect(Bool(false))
+        }
+        _ = pool.completeLoad(serial: first, exchangeID: nil, prompt: [])
+        guard case .run = Self.acquire(&pool, 2, model: "a", parallel: 1) else { return #expect(Bool(false)) }
+        guard case .wait = Self.acquire(&pool, 3, model: "a", parallel: 1) else { return #expect(Bool(false)) }
+        guard case .load(_, let evicted) = Self.acquire(&pool, 4, model: "b") else { return #expect(Bool(false)) }
+        #expect(evicted == ["w3"])
+        #expect(pool.listing.keys.sorted() == ["configured"])
+        #expect(pool.loads == ["a": 1, "b": 1])
     }
 
     @Test func theResponseStoreKeepsTheNewest() {

@@ -118,7 +118,8 @@ import Testing
 
     @Test func concurrentFirstRequestsEachLoadAnInstanceOfTheirOwn() async throws {
         let models = [SimulatedModel(id: chatModel, state: .notLoaded)]
-        let configuration = v04Configuration(name: "jit", models: models, loadTime: .milliseconds(400))
+        // Long enough for all eight to arrive while the first load runs, even on a busy machine.
+        let configuration = v04Configuration(name: "jit", models: models, loadTime: .seconds(1))
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let port = host.port
             let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -186,6 +187,27 @@ import Testing
             #expect(host.setModelState(id: chatModel, to: .loaded))
             #expect(try await loadedInstanceIDs(port: port, model: chatModel) == [chatModel])
             #expect(host.stats.loadsByModel == [chatModel: 1])
+        }
+    }
+
+    @Test func autoEvictMakesAJustInTimeLoadUnloadThePreviousOne() async throws {
+        let models = [
+            SimulatedModel(id: "model-a", state: .notLoaded), SimulatedModel(id: "model-b", state: .notLoaded),
+        ]
+        try await LMStudioSimulator.withRunning(configuration: v04Configuration(name: "evict", models: models)) {
+            host in
+            let port = host.port
+            _ = try await exchange(port: port, .POST, "/v1/chat/completions", body: chatBody(model: "model-a"))
+            _ = try await exchange(port: port, .POST, "/v1/chat/completions", body: chatBody(model: "model-b"))
+            // Off by default: both stay.
+            #expect(host.models.map(\.state) == [.loaded, .loaded])
+            let switched = try await exchange(port: port, .POST, "/_sim/settings", body: #"{"auto_evict":true}"#)
+            #expect(try switched.json()["auto_evict"] as? Bool == true)
+            _ = try await exchange(port: port, .POST, "/api/v1/models/unload", body: #"{"instance_id":"model-a"}"#)
+            _ = try await exchange(port: port, .POST, "/v1/chat/completions", body: chatBody(model: "model-a"))
+            #expect(host.models.map(\.state) == [.loaded, .notLoaded])
+            #expect(try await loadedInstanceIDs(port: port, model: "model-b").isEmpty)
+            #expect(host.stats.loadsByModel == ["model-a": 2, "model-b": 1])
         }
     }
 

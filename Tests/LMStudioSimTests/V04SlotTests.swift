@@ -11,7 +11,7 @@ import Testing
             name: "slots",
             models: [SimulatedModel(id: chatModel, parallel: 2)],
             tokensPerAnswer: 10,
-            tokenDelay: .milliseconds(30)
+            tokenDelay: .milliseconds(100)
         )
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let port = host.port
@@ -47,7 +47,7 @@ import Testing
             name: "slots-rt",
             models: [SimulatedModel(id: chatModel, parallel: 1)],
             tokensPerAnswer: 10,
-            tokenDelay: .milliseconds(40)
+            tokenDelay: .milliseconds(100)
         )
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let port = host.port
@@ -90,12 +90,12 @@ import Testing
         }
     }
 
-    @Test func aClientLeavingWhileWaitingForASlotGivesItsPlaceUp() async throws {
+    @Test func clientsLeavingWhileWaitingOrRunningGiveTheirPlacesUp() async throws {
         let configuration = v04Configuration(
             name: "slots-gone",
             models: [SimulatedModel(id: chatModel, parallel: 1)],
-            tokensPerAnswer: 5,
-            tokenDelay: .milliseconds(40)
+            tokensPerAnswer: 100,
+            tokenDelay: .milliseconds(100)
         )
         try await LMStudioSimulator.withRunning(configuration: configuration) { host in
             let running = try await TestConnection.open(port: host.port)
@@ -106,10 +106,12 @@ import Testing
             #expect(await eventually { host.stats.waitingByModel[chatModel] == 1 })
             await leaving.close()
             #expect(await eventually { host.stats.waitingByModel[chatModel, default: 0] == 0 })
-            #expect(try await running.response().status == .ok)
+            #expect(host.stats.inProgressByModel[chatModel] == 1)
             await running.close()
             #expect(await eventually { host.stats.inProgressByModel[chatModel] == 0 })
-            #expect(try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody()).status == .ok)
+            #expect(host.stats.clientDisconnects == 2)
+            let next = try await exchange(port: host.port, .POST, "/v1/chat/completions", body: chatBody(maxTokens: 1))
+            #expect(next.status == .ok)
         }
     }
 

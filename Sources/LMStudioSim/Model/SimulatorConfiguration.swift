@@ -40,6 +40,8 @@ public struct SimulatorConfiguration: Sendable {
     public var promptCache: Bool
     /// With the prompt cache on: the time per prompt token that the chosen slot had not cached.
     public var promptTokenCost: Duration
+    /// Whether a just-in-time load on a 0.4 host unloads earlier just-in-time models (see `SimulatorTuning`).
+    public var autoEvict: Bool
 
     /// Creates a configuration; everything but the name has a default.
     public init(
@@ -60,7 +62,8 @@ public struct SimulatorConfiguration: Sendable {
         storesResponses: Bool = true,
         responseStoreLimit: Int = 1024,
         promptCache: Bool = false,
-        promptTokenCost: Duration = .zero
+        promptTokenCost: Duration = .zero,
+        autoEvict: Bool = false
     ) {
         self.name = name
         self.host = host
@@ -80,6 +83,7 @@ public struct SimulatorConfiguration: Sendable {
         self.responseStoreLimit = responseStoreLimit
         self.promptCache = promptCache
         self.promptTokenCost = promptTokenCost
+        self.autoEvict = autoEvict
     }
 
     /// The part of the configuration that `/_sim/settings` can change later.
@@ -89,7 +93,8 @@ public struct SimulatorConfiguration: Sendable {
             loadTime: loadTime,
             storesResponses: storesResponses,
             promptCache: promptCache,
-            promptTokenCost: promptTokenCost
+            promptTokenCost: promptTokenCost,
+            autoEvict: autoEvict
         )
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 extension SimulatorTuning {
     /// The keys `POST /_sim/settings` accepts (`parallel` is handled with the models).
     static let settingsKeys: Set<String> = [
-        "first_token_ms", "load_time_ms", "store_responses", "prompt_cache", "prompt_token_cost_us", "parallel",
+        "first_token_ms", "load_time_ms", "store_responses", "prompt_cache", "prompt_token_cost_us", "auto_evict",
+        "parallel",
     ]
 
     /// The tuning with the keys of a `POST /_sim/settings` object applied; keys left out keep their value.
@@ -17,6 +18,7 @@ extension SimulatorTuning {
         if let value = try Self.flag(object, "store_responses") { tuning.storesResponses = value }
         if let value = try Self.flag(object, "prompt_cache") { tuning.promptCache = value }
         if let value = try Self.count(object, "prompt_token_cost_us") { tuning.promptTokenCost = .microseconds(value) }
+        if let value = try Self.flag(object, "auto_evict") { tuning.autoEvict = value }
         return tuning
     }
 
@@ -27,6 +29,7 @@ extension SimulatorTuning {
             "load_time_ms": Self.milliseconds(loadTime),
             "store_responses": storesResponses,
             "prompt_cache": promptCache,
+            "auto_evict": autoEvict,
             "prompt_token_cost_us": Int(promptTokenCost.components.seconds * 1_000_000)
                 + Int(promptTokenCost.components.attoseconds / 1_000_000_000_000),
         ]

@@ -13,6 +13,9 @@ public struct SimulatorTuning: Sendable, Equatable {
     public var promptCache: Bool
     /// With the prompt cache on: the time to process one prompt token the slot had not cached.
     public var promptTokenCost: Duration
+    /// Whether a just-in-time load unloads the models that earlier just-in-time loads brought in (LM Studio's
+    /// auto-evict, on by default there; off here unless asked for, so that tests see only the loads they make).
+    public var autoEvict: Bool
 
     /// Creates a tuning; everything is off or zero by default, and responses are stored.
     public init(
@@ -20,12 +23,14 @@ public struct SimulatorTuning: Sendable, Equatable {
         loadTime: Duration = .zero,
         storesResponses: Bool = true,
         promptCache: Bool = false,
-        promptTokenCost: Duration = .zero
+        promptTokenCost: Duration = .zero,
+        autoEvict: Bool = false
     ) {
         self.timeToFirstToken = timeToFirstToken
         self.loadTime = loadTime
         self.storesResponses = storesResponses
         self.promptCache = promptCache
         self.promptTokenCost = promptTokenCost
+        self.autoEvict = autoEvict
     }
 }

@@ -7,7 +7,8 @@ import NIOCore
 /// so concurrent first requests create duplicate instances (`key`, `key:2`...); later requests go to the
 /// first loaded instance (LM Studio does not balance between duplicates). Each slot remembers the prompt it
 /// processed last, and a request takes the free slot whose cached prompt shares the longest prefix with its
-/// own. The caller resumes the waiters it is handed back.
+/// own. With `autoEvict`, a just-in-time load unloads the instances that earlier just-in-time loads made of other
+/// models, as LM Studio's auto-evict does. The caller resumes the waiters it is handed back.
 struct InstancePool<Waiter> {
     /// One request's place in an instance.
     struct Slot {
@@ -33,6 +34,8 @@ struct InstancePool<Waiter> {
         let modelID: String
         var contextLength: Int
         var loaded: Bool
+        /// Made by a request for a model that was not loaded (auto-evict only unloads these).
+        var justInTime = false
         var slots: [Slot]
         var waiting = CircularBuffer<Waiting>()
     }
@@ -46,11 +49,14 @@ struct InstancePool<Waiter> {
         /// Every slot is busy: the request waits in the instance's queue.
         case wait
         /// No instance is loaded: a new one was created for this request and loads; `completeLoad` finishes it.
-        case load(serial: Int)
+        /// `evicted` are the waiters of instances that auto-evict unloaded, to look for a slot again.
+        case load(serial: Int, evicted: [Waiter])
     }
 
     /// Whether slots remember prompts.
     var promptCache = false
+    /// Whether a just-in-time load unloads the other models' just-in-time instances.
+    var autoEvict = false
     private(set) var instances: [Instance] = []
     private var nextSerial = 1
     /// Requests holding a slot now, per model.
@@ -99,9 +105,17 @@ struct InstancePool<Waiter> {
     ) -> Acquisition {
         let named = instanceID.flatMap { id in instances.firstIndex { $0.id == id && $0.loaded } }
         guard let index = named ?? instances.firstIndex(where: { $0.modelID == modelID && $0.loaded }) else {
+            var evicted: [Waiter] = []
+            if autoEvict {
+                // Loaded ones only: evicting a load in progress would let two models evict each other forever.
+                while let other = instances.firstIndex(where: { $0.justInTime && $0.loaded && $0.modelID != modelID }) {
+                    evicted += remove(at: other)
+                }
+            }
             let serial = addInstance(modelID: modelID, parallel: parallel, contextLength: contextLength, loaded: false)
+            instances[instances.count - 1].justInTime = true
             loads[modelID, default: 0] += 1
-            return .load(serial: serial)
+            return .load(serial: serial, evicted: evicted)
         }
         if let grant = take(index, exchangeID: exchangeID, prompt: prompt) {
             return .run(grant)

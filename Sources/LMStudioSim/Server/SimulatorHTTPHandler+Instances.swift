@@ -115,7 +115,11 @@ extension SimulatorHTTPHandler {
             run(context: context, grant: grant)
         case .wait:
             self.exchange?.wait = .instanceSlot
-        case .load(let serial):
+        case .load(let serial, let evicted):
+            for waiter in evicted {
+                // Requests waiting for an evicted instance look again, as in `unloadModel`.
+                waiter(nil)
+            }
             self.exchange?.wait = .loading
             afterLoad(context: context, delay: pooled.loadTime) { handler, context in
                 let wanted = handler.exchange?.id == id

@@ -70,6 +70,7 @@ final class SimulatorState: Sendable {
             responses: ResponseStore(limit: responseStoreLimit)
         )
         initial.pool.promptCache = tuning.promptCache
+        initial.pool.autoEvict = tuning.autoEvict
         if api == .v0_4 {
             for model in initial.catalog.models where model.state == .loaded {
                 initial.pool.ensureLoaded(
@@ -319,7 +320,8 @@ final class SimulatorState: Sendable {
 
     // MARK: Instances and slots (0.4)
 
-    /// Finds a slot for an admitted request (see `InstancePool.acquire`).
+    /// Finds a slot for an admitted request (see `InstancePool.acquire`); a load that evicted other models
+    /// refreshes the listings at once.
     func acquireInstanceSlot(
         model: SimulatedModel,
         instanceID: String?,
@@ -328,7 +330,7 @@ final class SimulatorState: Sendable {
         waiter: @escaping SlotWaiter
     ) -> InstancePool<SlotWaiter>.Acquisition {
         shared.withLockedValue { shared in
-            shared.pool.acquire(
+            let acquisition = shared.pool.acquire(
                 modelID: model.id,
                 instanceID: instanceID,
                 parallel: model.parallel,
@@ -337,6 +339,10 @@ final class SimulatorState: Sendable {
                 prompt: prompt,
                 waiter: waiter
             )
+            if case .load = acquisition {
+                Self.refreshInstances(&shared)
+            }
+            return acquisition
         }
     }
 
@@ -394,6 +400,7 @@ final class SimulatorState: Sendable {
         shared.withLockedValue { shared in
             shared.tuning = tuning
             shared.pool.promptCache = tuning.promptCache
+            shared.pool.autoEvict = tuning.autoEvict
         }
     }
 
