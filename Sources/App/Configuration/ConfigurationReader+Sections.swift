@@ -152,7 +152,9 @@ extension ConfigurationReader {
         }
         let factor = value("load_factor", in: section, expected: "a number of at least 1") { text in
             guard let number = Double(text.trimmingCharacters(in: .whitespaces)), number >= 1, number.isFinite else {
-                return Result<Double, ValueProblem>.failure(ValueProblem("must be a number of at least 1, such as 1.25"))
+                return Result<Double, ValueProblem>.failure(
+                    ValueProblem("must be a number of at least 1, such as 1.25")
+                )
             }
             return .success(number)
         }

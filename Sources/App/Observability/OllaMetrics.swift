@@ -119,7 +119,8 @@ final class OllaMetrics: RequestObserver, Sendable {
                     registry.makeCounter(
                         name: "olla_sticky_sessions_total",
                         labels: [("endpoint", endpoint), ("outcome", outcome.rawValue)],
-                        help: "Prompt-cache affinity outcomes (hit, miss, repin, disabled) by the endpoint that answered"
+                        help:
+                            "Prompt-cache affinity outcomes (hit, miss, repin, disabled) by the endpoint that answered"
                     )
                 }
             }

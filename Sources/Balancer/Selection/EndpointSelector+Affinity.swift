@@ -38,7 +38,8 @@ extension EndpointSelector {
         guard preference >= 0 else { return nil }
         var members = 0
         var inFlight = 0
-        for placement in placements where Self.isInTier(placement, priority: priority, preference: preference, excluded) {
+        for placement in placements where Self.isInTier(placement, priority: priority, preference: preference, excluded)
+        {
             members += 1
             inFlight += placement.endpoint.inFlight.load(ordering: .relaxed)
         }

@@ -64,8 +64,9 @@ struct AffinityKey {
                 if depth == 2, isToken(value, index..<token, "\"role\"") {
                     // A key at the message's own level: its value follows the colon.
                     var next = token
-                    while next < end, value[next] == 0x20 || value[next] == 0x3A || value[next] == 0x0A
-                        || value[next] == 0x0D || value[next] == 0x09
+                    while next < end,
+                        value[next] == 0x20 || value[next] == 0x3A || value[next] == 0x0A
+                            || value[next] == 0x0D || value[next] == 0x09
                     {
                         next += 1
                     }

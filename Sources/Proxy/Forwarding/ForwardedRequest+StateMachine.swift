@@ -233,7 +233,11 @@ extension ForwardedRequest {
         }
 
         /// The table answered ``Action/acquire(_:excluding:)``.
-        mutating func acquired(_ admission: RoutingTable.Admission, firstProbes: @autoclosure () -> TimeAmount?, now: NIODeadline) -> Action {
+        mutating func acquired(
+            _ admission: RoutingTable.Admission,
+            firstProbes: @autoclosure () -> TimeAmount?,
+            now: NIODeadline
+        ) -> Action {
             guard case .choosing(let candidates) = state else {
                 if case .granted(let placement) = admission { return .releaseUnused(placement) }
                 return .none
@@ -251,7 +255,15 @@ extension ForwardedRequest {
                     // No other host holds the conversation either: the last refusal is the answer.
                     state = .finished
                     responseStatus = refusal.status
-                    return .finish(nil, .heldAnswer(keepAlive: keepAlive(responseHasLength: true, closing: false), reuseUpstream: false), hostSucceeded: true, outcome: .completed)
+                    return .finish(
+                        nil,
+                        .heldAnswer(
+                            keepAlive: keepAlive(responseHasLength: true, closing: false),
+                            reuseUpstream: false
+                        ),
+                        hostSucceeded: true,
+                        outcome: .completed
+                    )
                 }
                 if isPinned {
                     let endpoint = candidates.placements.first?.endpoint.name ?? "its endpoint"

@@ -143,7 +143,10 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         case .failOver(let failed, let candidates, let excluded):
             dropConnection()
             let endpoint = failed.placement.endpoint
-            services.table.release(failed.placement, outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil))
+            services.table.release(
+                failed.placement,
+                outcome: RequestOutcome(succeeded: false, timeToHeadMicroseconds: nil)
+            )
             if failed.markDown { services.table.reportConnectionFailure(of: endpoint, reason: failed.reason) }
             services.observer.requestFailedOver(requestID: requestID, from: endpoint.name, reason: failed.reason)
             run(.acquire(candidates, excluding: excluded))
@@ -329,7 +332,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             heldAnswer = (upstream, ByteBuffer(), false)
             return
         }
-        guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement else {
+        guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement
+        else {
             return run(action)
         }
         var headers = response.headers

@@ -54,7 +54,9 @@ enum HeaderRules {
             }
         }
         if hosts > 1 { return "more than one Host header" }
-        if hosts == 0 && head.version.minor >= 1 && head.version.major == 1 { return "an HTTP/1.1 request without Host" }
+        if hosts == 0 && head.version.minor >= 1 && head.version.major == 1 {
+            return "an HTTP/1.1 request without Host"
+        }
         if codings > 1 || !chunkedAlone { return "a Transfer-Encoding other than chunked alone" }
         return nil
     }

@@ -201,7 +201,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             answerEarly(.invalidRequest("Malformed HTTP request: \(refusal)."), context: context)
             return
         }
-        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize {
+        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
+        {
             rejectTooLarge(context: context)
             return
         }
@@ -334,7 +335,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         state = .answering
         body = nil
         releaseBody()
-        writeLocal(problem.response, keepAlive: false, context: context, version: head?.version ?? .http1_1, lingering: true)
+        writeLocal(
+            problem.response,
+            keepAlive: false,
+            context: context,
+            version: head?.version ?? .http1_1,
+            lingering: true
+        )
     }
 
     private func releaseBody() {

@@ -34,7 +34,10 @@ final class LingeringCloseHandler: ChannelInboundHandler, RemovableChannelHandle
                 return
             }
             do {
-                try channel.pipeline.syncOperations.addHandler(LingeringCloseHandler(maxBytes: maxBytes), position: .first)
+                try channel.pipeline.syncOperations.addHandler(
+                    LingeringCloseHandler(maxBytes: maxBytes),
+                    position: .first
+                )
             } catch {
                 channel.close(promise: nil)
                 return

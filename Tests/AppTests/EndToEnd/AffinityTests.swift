@@ -29,7 +29,10 @@ import Testing
             for conversation in 0..<12 {
                 var home: String?
                 for turn in 0..<4 {
-                    let answer = try await olla.post("/olla/lmstudio/v1/chat/completions", json: Self.turn(conversation, turn))
+                    let answer = try await olla.post(
+                        "/olla/lmstudio/v1/chat/completions",
+                        json: Self.turn(conversation, turn)
+                    )
                     #expect(answer.status == .ok)
                     let endpoint = answer.headers.first(name: "X-Olla-Endpoint")
                     if let home { #expect(endpoint == home, "conversation \(conversation) turn \(turn)") }
@@ -121,7 +124,12 @@ import Testing
     /// has room, never a host with no free slot; a pinned conversation goes to its host whatever the key says.
     @Test func affinityComposesWithPriorityPinsAndSlots() async throws {
         var hosts = ["top-a", "top-b", "low"].map { name -> SimulatorConfiguration in
-            var host = simHost(name, models: [SimulatedModel(id: Self.model, parallel: 1)], tokens: 20, tokenDelay: .milliseconds(20))
+            var host = simHost(
+                name,
+                models: [SimulatedModel(id: Self.model, parallel: 1)],
+                tokens: 20,
+                tokenDelay: .milliseconds(20)
+            )
             host.api = .v0_4
             return host
         }

@@ -35,7 +35,10 @@ import Testing
         ("NUL in a name", path + "X-B\u{0}ad: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400),
         ("space before the colon", path + "Content-Length : \(body.utf8.count)\r\n\r\n\(body)", 400),
         ("tab before the colon", path + "X-Bad\t: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400),
-        ("invalid token character in a name", path + "X(Bad): a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400),
+        (
+            "invalid token character in a name",
+            path + "X(Bad): a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400
+        ),
         ("a name with a space", path + "X Bad: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400),
         (
             "Transfer-Encoding: chunked, identity",
@@ -60,7 +63,10 @@ import Testing
         ("chunk size that is not hex", path + "Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400),
         ("negative Content-Length", path + "Content-Length: -1\r\n\r\n", 400),
         ("Content-Length that is not a number", path + "Content-Length: 1x\r\n\r\n\(body)", 400),
-        ("HTTP/1.1 without Host", "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 400),
+        (
+            "HTTP/1.1 without Host", "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+            400
+        ),
         ("two Host fields", path + "Host: other\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 400),
         ("garbage after the version", "GET / HTTP/1.1 extra\r\nHost: olla\r\n\r\n", 400),
         ("request line without a version", "GET /\r\nHost: olla\r\n\r\n", 400),

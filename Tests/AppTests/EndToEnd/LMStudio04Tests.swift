@@ -80,7 +80,10 @@ import Testing
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses)")
-            #expect(olla.host("studio-a").stats.loadsByModel[Self.model] == 1, "\(olla.host("studio-a").stats.loadsByModel)")
+            #expect(
+                olla.host("studio-a").stats.loadsByModel[Self.model] == 1,
+                "\(olla.host("studio-a").stats.loadsByModel)"
+            )
         }
     }
 
@@ -104,7 +107,10 @@ import Testing
             }
             let holder = try #require(home)
             try await olla.host(holder).updateFaults { $0.refuseConnections = true }
-            let gone = try await olla.post("/olla/lmstudio/v1/responses", json: Self.responsesBody("turn 6", previous: previous))
+            let gone = try await olla.post(
+                "/olla/lmstudio/v1/responses",
+                json: Self.responsesBody("turn 6", previous: previous)
+            )
             #expect(gone.status == .serviceUnavailable)
             #expect(gone.text.contains("\"code\":\"conversation_unavailable\""), "\(gone.text)")
             #expect(Int(gone.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
@@ -125,7 +131,9 @@ import Testing
         if streamed {
             let answer = try await olla.stream("/olla/lmstudio/v1/responses", json: body)
             // Events here are `event: <type>` then `data: <json>`.
-            let payloads = answer.text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map { $0.dropFirst(6) }
+            let payloads = answer.text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map {
+                $0.dropFirst(6)
+            }
             let created = payloads.first { $0.contains("\"response.created\"") }
             let response = created.flatMap { event in
                 (try? JSONSerialization.jsonObject(with: Data(event.utf8)) as? [String: Any])?["response"]
@@ -158,7 +166,10 @@ import Testing
             }
             let holder = try #require(home)
             try await olla.host(holder).updateFaults { $0.refuseConnections = true }
-            let gone = try await olla.post("/olla/lmstudio/api/v1/chat", json: Self.apiChatBody("turn 6", previous: previous))
+            let gone = try await olla.post(
+                "/olla/lmstudio/api/v1/chat",
+                json: Self.apiChatBody("turn 6", previous: previous)
+            )
             #expect(gone.status == .serviceUnavailable)
             #expect(gone.text.contains("conversation_unavailable"))
         }
@@ -177,13 +188,19 @@ import Testing
                 body: Self.responsesBody("hello")
             )
             let id = try #require(try direct.json()["id"] as? String)
-            let answer = try await olla.post("/olla/lmstudio/v1/responses", json: Self.responsesBody("again", previous: id))
+            let answer = try await olla.post(
+                "/olla/lmstudio/v1/responses",
+                json: Self.responsesBody("again", previous: id)
+            )
             #expect(answer.status == .ok, "\(answer.text)")
             #expect(answer.headers.first(name: "X-Olla-Endpoint") == "studio-c")
             // Learned: the next turn goes straight there.
             let next = try #require(try answer.json()["id"] as? String)
             for name in ["studio-a", "studio-b", "studio-c"] { olla.host(name).resetStats() }
-            let third = try await olla.post("/olla/lmstudio/v1/responses", json: Self.responsesBody("third", previous: next))
+            let third = try await olla.post(
+                "/olla/lmstudio/v1/responses",
+                json: Self.responsesBody("third", previous: next)
+            )
             #expect(third.headers.first(name: "X-Olla-Endpoint") == "studio-c")
             #expect(olla.host("studio-a").stats.requestsByRoute["POST /v1/responses"] == nil)
             #expect(olla.host("studio-b").stats.requestsByRoute["POST /v1/responses"] == nil)
@@ -219,7 +236,8 @@ import Testing
 
     @Test func anthropicMessagesPassThroughPlainAndStreamed() async throws {
         try await OllaHarness.with(hosts: [Self.host04("studio-a")]) { olla in
-            let body = "{\"model\":\"\(Self.model)\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"
+            let body =
+                "{\"model\":\"\(Self.model)\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"
             let plain = try await olla.post("/olla/lmstudio/v1/messages", json: body)
             #expect(plain.status == .ok)
             let message = try plain.json()
@@ -248,7 +266,9 @@ import Testing
             }
             let status = try await olla.request(.GET, "/internal/status/endpoints")
             let endpoints = try #require(try status.json()["endpoints"] as? [[String: Any]])
-            let api = Dictionary(uniqueKeysWithValues: endpoints.map { ($0["name"] as? String ?? "", $0["api"] as? String) })
+            let api = Dictionary(
+                uniqueKeysWithValues: endpoints.map { ($0["name"] as? String ?? "", $0["api"] as? String) }
+            )
             #expect(api["old"] == "0.3" && api["new"] == "0.4", "\(api)")
         }
     }

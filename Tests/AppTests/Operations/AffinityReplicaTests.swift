@@ -10,7 +10,9 @@ import Testing
 @Suite(.endToEnd) struct AffinityReplicaTests {
     @Test func threeReplicasSendEveryTurnOfAConversationToOneHost() async throws {
         let model = AffinityTests.model
-        let hosts = ["studio-a", "studio-b", "studio-c", "studio-d"].map { simHost($0, models: [SimulatedModel(id: model)]) }
+        let hosts = ["studio-a", "studio-b", "studio-c", "studio-d"].map {
+            simHost($0, models: [SimulatedModel(id: model)])
+        }
         try await withSimulators(hosts) { hosts in
             try await withScratchDirectory { directory in
                 let file = directory.appendingPathComponent("endpoints.yaml")
@@ -20,7 +22,9 @@ import Testing
                 defer { for replica in replicas { replica.kill() } }
                 for _ in 0..<3 {
                     let port = try await unusedPort()
-                    replicas.append(try OllaProcess.launch(["--config", file.path, "--port", "\(port)"], in: directory))
+                    replicas.append(
+                        try OllaProcess.launch(["--config", file.path, "--port", "\(port)"], in: directory)
+                    )
                     ports.append(port)
                 }
                 for (replica, port) in zip(replicas, ports) {

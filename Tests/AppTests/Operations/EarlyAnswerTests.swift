@@ -61,7 +61,9 @@ import Testing
                 let server = "request_limits:\n  max_header_size: 1KB"
                 try configurationFile(hosts: hosts, server: server).write(to: file, atomically: true, encoding: .utf8)
                 let port = try await unusedPort()
-                let arguments = ["--config", file.path, "--port", "\(port)", "--log-format", "json", "--log-level", "info"]
+                let arguments = [
+                    "--config", file.path, "--port", "\(port)", "--log-format", "json", "--log-level", "info",
+                ]
                 try await OllaProcess.with(arguments, in: directory) { olla in
                     try await olla.waitUntilServing(port: port, hosts: 1)
                     let raw = try await RawHTTPConnection.exchange(
@@ -125,7 +127,10 @@ import Testing
                     // Held bodies are given back when their clients go: a 12 MB body fits again.
                     for client in clients { await client.close() }
                     clients.removeAll()
-                    let large = chatBody(Self.model, extra: "\"pad\":\"\(String(repeating: "p", count: 12 * 1024 * 1024))\"")
+                    let large = chatBody(
+                        Self.model,
+                        extra: "\"pad\":\"\(String(repeating: "p", count: 12 * 1024 * 1024))\""
+                    )
                     try await OllaHarness.waitUntil("a 12 MB body is served", timeout: .seconds(20)) {
                         // Refused (and cut) while olla still counts bodies of clients that are going.
                         let answer = try? await fetch(

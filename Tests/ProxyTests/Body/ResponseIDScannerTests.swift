@@ -16,7 +16,8 @@ import Testing
     }
 
     @Test func findsTheResponseIDOfAChatEndEvent() {
-        let events = "event: chat.start\ndata: {\"type\":\"chat.start\"}\n\nevent: chat.end\n"
+        let events =
+            "event: chat.start\ndata: {\"type\":\"chat.start\"}\n\nevent: chat.end\n"
             + "data: {\"type\":\"chat.end\",\"result\":{\"response_id\":\"resp_9f-X_z\"}}\n\n"
         #expect(scan([events]) == ["resp_9f-X_z"])
     }

@@ -12,15 +12,20 @@ import Testing
 
     @Test func messagesAreKeyedUpToTheFirstUserMessage() {
         let first = #"[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]"#
-        let later = #"[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},"#
+        let later =
+            #"[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},"#
             + #"{"role":"assistant","content":"Hello"},{"role":"user","content":"More"}]"#
         #expect(start(first) == #"[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}"#)
         #expect(start(later) == start(first))
     }
 
     @Test func aRoleInsideContentOrDeeperDoesNotCount() {
-        let json = #"[{"content":"say \"role\":\"user\"","role":"system","meta":{"role":"user"}},{"role": "user","c":1}]"#
-        #expect(start(json) == #"[{"content":"say \"role\":\"user\"","role":"system","meta":{"role":"user"}},{"role": "user","c":1}"#)
+        let json =
+            #"[{"content":"say \"role\":\"user\"","role":"system","meta":{"role":"user"}},{"role": "user","c":1}]"#
+        #expect(
+            start(json)
+                == #"[{"content":"say \"role\":\"user\"","role":"system","meta":{"role":"user"}},{"role": "user","c":1}"#
+        )
     }
 
     @Test func theLimitCapsTheKey() {

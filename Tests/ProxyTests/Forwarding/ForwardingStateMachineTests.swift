@@ -60,7 +60,12 @@ import Testing
     /// A machine streaming studio-a's answer.
     func streaming(_ machine: inout Machine, eventStream: Bool = true, hasLength: Bool = false) {
         awaitingHead(&machine)
-        let facts = Machine.ResponseFacts(status: 200, hasLength: hasLength, isEventStream: eventStream, keepAlive: true)
+        let facts = Machine.ResponseFacts(
+            status: 200,
+            hasLength: hasLength,
+            isEventStream: eventStream,
+            keepAlive: true
+        )
         _ = machine.headReceived(facts, closing: false, now: at(5))
     }
 
@@ -72,7 +77,12 @@ import Testing
         else { return unexpected("expected acquire") }
         #expect(set === candidates || set.placements.count == 2)
         #expect(excluded.isEmpty)
-        guard case .connect(let placement, let fresh) = machine.acquired(.granted(placementA), firstProbes: nil, now: at(0))
+        guard
+            case .connect(let placement, let fresh) = machine.acquired(
+                .granted(placementA),
+                firstProbes: nil,
+                now: at(0)
+            )
         else { return unexpected("expected connect") }
         #expect(placement.endpoint === studioA && !fresh)
         guard case .send(let sent) = machine.connected(reused: false, now: at(3)) else {
@@ -85,7 +95,12 @@ import Testing
 
     @Test func anAmbiguousNameIsA404WithTheCandidates() {
         var machine = machine()
-        guard case .answer(let problem) = machine.resolved(.ambiguous(["a/qwen", "b/qwen"]), firstProbes: nil, now: at(0))
+        guard
+            case .answer(let problem) = machine.resolved(
+                .ambiguous(["a/qwen", "b/qwen"]),
+                firstProbes: nil,
+                now: at(0)
+            )
         else { return unexpected("expected an answer") }
         #expect(problem.code == "model_ambiguous" && problem.message.contains("a/qwen, b/qwen"))
         #expect(machine.responseStatus == 404)
@@ -96,14 +111,24 @@ import Testing
         guard case .resolveAgain = machine.resolved(.notFound(unlisted: []), firstProbes: .seconds(2), now: at(0))
         else { return unexpected("expected a wait for the first probes") }
         // Past check_timeout + 200 ms the wait is over.
-        guard case .answer(let problem) = machine.resolved(.notFound(unlisted: []), firstProbes: .seconds(2), now: at(2201))
+        guard
+            case .answer(let problem) = machine.resolved(
+                .notFound(unlisted: []),
+                firstProbes: .seconds(2),
+                now: at(2201)
+            )
         else { return unexpected("expected an answer") }
         #expect(problem.code == "model_not_found")
     }
 
     @Test func anUnknownModelWithUnlistedHostsIs503() {
         var machine = machine()
-        guard case .answer(let problem) = machine.resolved(.notFound(unlisted: ["studio-b"]), firstProbes: nil, now: at(0))
+        guard
+            case .answer(let problem) = machine.resolved(
+                .notFound(unlisted: ["studio-b"]),
+                firstProbes: nil,
+                now: at(0)
+            )
         else { return unexpected("expected an answer") }
         #expect(problem.code == "no_healthy_endpoints" && problem.retryAfter != nil)
         #expect(problem.message.contains("studio-b"))
@@ -186,7 +211,9 @@ import Testing
         _ = machine.deadlinePassed(now: at(30_000))
         // The queue could not let it go: a grant is on its way.
         guard case .none = machine.queueLeft(false, now: at(30_000)) else { return unexpected("expected a wait") }
-        guard case .connect = machine.granted(placementA, now: at(30_001)) else { return unexpected("expected connect") }
+        guard case .connect = machine.granted(placementA, now: at(30_001)) else {
+            return unexpected("expected connect")
+        }
     }
 
     @Test func clientGoneWhileQueuedLeavesTheQueueAndALateGrantIsGivenBack() {
@@ -302,8 +329,9 @@ import Testing
         #expect(chunked && trailer)
         #expect(machine.timeToHeadNanoseconds == 40_000_000)
         guard case .forwardBody = machine.bodyReceived(now: at(41)) else { return unexpected("expected body") }
-        guard case .finish(let placement, .complete(let keepAlive, let reuse, let trailers), true, .completed) =
-            machine.endReceived(closing: false)
+        guard
+            case .finish(let placement, .complete(let keepAlive, let reuse, let trailers), true, .completed) =
+                machine.endReceived(closing: false)
         else { return unexpected("expected finish") }
         #expect(placement?.endpoint === studioA && keepAlive && reuse && trailers)
         guard case .none = machine.bodyReceived(now: at(42)) else { return unexpected("nothing after the end") }
@@ -330,8 +358,9 @@ import Testing
     @Test func anEventStreamCutMidwayEndsWithAnErrorEvent() {
         var machine = machine()
         streaming(&machine, eventStream: true)
-        guard case .finish(let placement, .cut(let reason, let errorEvent, _), false, .upstreamFailedMidStream) =
-            machine.upstreamFailed(reason: "eof", now: at(50))
+        guard
+            case .finish(let placement, .cut(let reason, let errorEvent, _), false, .upstreamFailedMidStream) =
+                machine.upstreamFailed(reason: "eof", now: at(50))
         else { return unexpected("expected a cut") }
         #expect(placement?.endpoint === studioA && errorEvent && reason.contains("before the answer ended"))
         guard case .none = machine.upstreamFailed(reason: "eof", now: at(51)) else { return unexpected("once") }
@@ -340,7 +369,11 @@ import Testing
     @Test func aPlainAnswerCutMidwayIsCutByClosing() {
         var machine = machine()
         streaming(&machine, eventStream: false, hasLength: true)
-        guard case .finish(_, .cut(_, let errorEvent, let keepAlive), _, _) = machine.upstreamFailed(reason: "eof", now: at(50))
+        guard
+            case .finish(_, .cut(_, let errorEvent, let keepAlive), _, _) = machine.upstreamFailed(
+                reason: "eof",
+                now: at(50)
+            )
         else { return unexpected("expected a cut") }
         #expect(!errorEvent && !keepAlive)
     }
