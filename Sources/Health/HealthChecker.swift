@@ -35,17 +35,11 @@ public final class HealthChecker: Service, Sendable {
     ///   - httpClient: the client the probes share; the caller owns it and shuts it down after `run()`
     ///     returns. Best made with ``httpClientConfiguration``.
     ///   - logger: receives one `info` line per status change and `debug` lines per probe.
-    ///   - clock: the clock schedules are counted on.
-    public init(
-        table: RoutingTable,
-        httpClient: HTTPClient,
-        logger: Logger,
-        clock: any Clock<Duration> = ContinuousClock()
-    ) {
+    public init(table: RoutingTable, httpClient: HTTPClient, logger: Logger) {
         self.table = table
         self.httpClient = httpClient
         self.logger = logger
-        self.clock = ProbeClock(clock)
+        self.clock = ProbeClock(ContinuousClock())
     }
 
     /// The client configuration that suits probes: connection attempts are not retried.

@@ -1,7 +1,7 @@
 /// A clock reduced to what the probes need: the time as a `Duration` since a fixed origin, and a sleep.
 ///
-/// The state machine counts in such durations, which keeps it free of any clock type; the checker
-/// accepts `any Clock<Duration>` so tests could drive time themselves.
+/// The state machine counts in such durations, which keeps it free of any clock type (and its tests drive it
+/// with plain durations).
 struct ProbeClock: Sendable {
     /// The time since the origin.
     let now: @Sendable () -> Duration

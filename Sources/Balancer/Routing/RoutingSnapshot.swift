@@ -1,15 +1,12 @@
 /// Everything a request needs to be routed, as one immutable value: the configuration, the endpoints and
 /// the model index. The data path reads it once per request; Health and reload swap in a new one.
 public final class RoutingSnapshot: Sendable {
-    /// Increases with every swap.
-    public let generation: Int
     public let configuration: OllaConfiguration
     /// The configured endpoints, in the order of the file.
     public let endpoints: [EndpointRuntime]
     public let models: ModelIndex
 
-    init(generation: Int, configuration: OllaConfiguration, endpoints: [EndpointRuntime], models: ModelIndex) {
-        self.generation = generation
+    init(configuration: OllaConfiguration, endpoints: [EndpointRuntime], models: ModelIndex) {
         self.configuration = configuration
         self.endpoints = endpoints
         self.models = models

@@ -6,7 +6,6 @@ import NIOConcurrencyHelpers
 /// (which reads and acquires), which never import each other.
 public final class RoutingTable: Sendable {
     private struct State {
-        var generation = 0
         var configuration: OllaConfiguration
         var endpoints: [EndpointRuntime]
         /// Models of each endpoint's last successful model probe, by endpoint name.
@@ -34,7 +33,6 @@ public final class RoutingTable: Sendable {
             EndpointRuntime(configuration: endpoint, ordinal: ordinal)
         }
         let snapshot = RoutingSnapshot(
-            generation: 0,
             configuration: configuration,
             endpoints: endpoints,
             models: .empty
@@ -187,7 +185,6 @@ public final class RoutingTable: Sendable {
     }
 
     private func rebuild(_ state: inout State) {
-        state.generation += 1
         let listings = state.endpoints.compactMap { endpoint in
             state.listings[endpoint.name].map { (endpoint: endpoint, models: $0) }
         }
@@ -213,7 +210,6 @@ public final class RoutingTable: Sendable {
         }
         state.slots = slots
         let snapshot = RoutingSnapshot(
-            generation: state.generation,
             configuration: state.configuration,
             endpoints: state.endpoints,
             models: models

@@ -41,13 +41,6 @@ struct AdmissionQueue<Waiter> {
         waiting.remove(at: position)
         return true
     }
-
-    /// Removes and returns every waiter, for a shutdown.
-    mutating func removeAllWaiters() -> [Waiter] {
-        let all = waiting.map(\.waiter)
-        waiting.removeAll()
-        return all
-    }
 }
 
 extension AdmissionQueue: Sendable where Waiter: Sendable {}
