@@ -32,6 +32,14 @@ def continuing(previous: str | None) -> dict:
     return {"previous_response_id": previous} if previous else {}
 
 
+def check_usage(response) -> None:
+    usage = response.usage
+    assert usage is not None and usage.output_tokens > 0, f"usage: {usage!r}"
+    # Required by the SDK's types; a client reading cached_tokens would fail on None.
+    assert usage.input_tokens_details is not None, f"usage without input_tokens_details: {usage!r}"
+    assert usage.output_tokens_details is not None, f"usage without output_tokens_details: {usage!r}"
+
+
 def plain_turn(client: OpenAI, model: str, marker: str, previous: str | None) -> tuple[str, str]:
     response = client.responses.create(
         model=model, input=f"{marker} Tell me more.", **continuing(previous)
@@ -43,7 +51,7 @@ def plain_turn(client: OpenAI, model: str, marker: str, previous: str | None) ->
     )
     text = response.output_text
     assert text, "the answer has no output text"
-    assert response.usage is not None and response.usage.output_tokens > 0, f"usage: {response.usage!r}"
+    check_usage(response)
     return response.id, text
 
 
@@ -61,6 +69,7 @@ def streamed_turn(client: OpenAI, model: str, marker: str, previous: str | None)
             created_id = event.response.id
         elif event.type == "response.output_text.delta":
             assert created_id is not None, "a delta before response.created"
+            assert event.logprobs is not None, f"a text delta without logprobs: {event!r}"
             deltas.append(event.delta)
         elif event.type == "response.completed":
             completed = event.response
@@ -70,6 +79,7 @@ def streamed_turn(client: OpenAI, model: str, marker: str, previous: str | None)
     assert completed.id == created_id, f"completed id {completed.id!r} is not the created id {created_id!r}"
     assert completed.status == "completed", f"status is {completed.status!r}"
     assert completed.previous_response_id == previous, f"previous_response_id is {completed.previous_response_id!r}"
+    check_usage(completed)
     text = "".join(deltas)
     assert text == completed.output_text, f"deltas {text!r} differ from the completed text {completed.output_text!r}"
     return created_id, text
