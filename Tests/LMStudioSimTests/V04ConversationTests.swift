@@ -259,6 +259,51 @@ import Testing
         }
     }
 
+    /// The official `openai` Python SDK's types require `usage.input_tokens_details` (`cached_tokens`,
+    /// `cache_write_tokens`), `usage.output_tokens_details` and the text events' `logprobs` (without them its
+    /// objects hold None where its types promise a value).
+    @Test func responsesCarryTheFieldsOpenAIsSDKRequires() async throws {
+        let configuration = v04Configuration(name: "sim-a", promptCache: true)
+        try await withHost(configuration) { host in
+            let (first, plain) = try await postJSON(
+                port: host.port,
+                "/v1/responses",
+                #"{"model":"\#(chatModel)","input":"Tell me a long story about a lighthouse keeper."}"#
+            )
+            #expect(first.status == .ok)
+            let usage = try #require(plain["usage"] as? [String: Any])
+            let firstDetails = try #require(usage["input_tokens_details"] as? [String: Any])
+            #expect(firstDetails["cached_tokens"] as? Int == 0)
+            // With the prompt cache on, the slot caches the whole prompt it processed.
+            #expect(firstDetails["cache_write_tokens"] as? Int == usage["input_tokens"] as? Int)
+            #expect((usage["output_tokens_details"] as? [String: Any])?["reasoning_tokens"] as? Int == 0)
+            let id = try #require(plain["id"] as? String)
+
+            // The next turn's prompt starts with the conversation so far, which the slot has cached.
+            let response = try await exchange(
+                port: host.port,
+                .POST,
+                "/v1/responses",
+                body: #"{"model":"\#(chatModel)","input":"And?","stream":true,"previous_response_id":"\#(id)"}"#
+            )
+            #expect(response.status == .ok && response.complete)
+            let events = response.namedEvents
+            let textEvents = events.filter {
+                $0.name == "response.output_text.delta" || $0.name == "response.output_text.done"
+            }
+            #expect(textEvents.count == 10)
+            #expect(textEvents.allSatisfy { ($0.data["logprobs"] as? [Any])?.isEmpty == true })
+            let completed = try #require(events.last?.data["response"] as? [String: Any])
+            let streamedUsage = try #require(completed["usage"] as? [String: Any])
+            let details = try #require(streamedUsage["input_tokens_details"] as? [String: Any])
+            let cached = try #require(details["cached_tokens"] as? Int)
+            let inputTokens = try #require(streamedUsage["input_tokens"] as? Int)
+            #expect(cached > 0 && cached < inputTokens)
+            #expect(details["cache_write_tokens"] as? Int == inputTokens - cached)
+            #expect((streamedUsage["output_tokens_details"] as? [String: Any])?["reasoning_tokens"] as? Int == 0)
+        }
+    }
+
     // MARK: /v1/messages
 
     @Test func messagesAnswerInAnthropicsShape() async throws {

@@ -27,6 +27,12 @@ struct ConversationAnswer {
     let stoppedAtLimit: Bool
     var timeToFirstTokenSeconds: Double
     let tokensPerSecond: Double
+    /// The prompt tokens the slot had cached (the Responses usage's `input_tokens_details.cached_tokens`), known
+    /// once a slot is granted.
+    var cachedTokens = 0
+    /// The prompt tokens the slot processed and cached (`input_tokens_details.cache_write_tokens`), 0 with the
+    /// prompt cache off.
+    var cacheWriteTokens = 0
 
     // MARK: Plain answers
 
@@ -87,7 +93,12 @@ struct ConversationAnswer {
             buffer.writeDecimal(completionTokens)
             buffer.writeStaticString(#","total_tokens":"#)
             buffer.writeDecimal(promptTokens + completionTokens)
-            buffer.writeStaticString("}")
+            // The official SDK's `ResponseUsage` requires both details objects and these fields in them.
+            buffer.writeStaticString(#","input_tokens_details":{"cached_tokens":"#)
+            buffer.writeDecimal(cachedTokens)
+            buffer.writeStaticString(#","cache_write_tokens":"#)
+            buffer.writeDecimal(cacheWriteTokens)
+            buffer.writeStaticString(#"},"output_tokens_details":{"reasoning_tokens":0}}"#)
         } else {
             buffer.writeStaticString("null")
         }
@@ -215,6 +226,8 @@ struct ConversationAnswer {
             writeItemPosition(into: &buffer)
             buffer.writeStaticString(#","delta":"#)
             buffer.writeString(deltaJSON)
+            // The official SDK's text delta and done events require `logprobs`; OpenAI sends an empty list.
+            buffer.writeStaticString(#","logprobs":[]"#)
             Self.close(into: &buffer)
             return
         }
@@ -224,6 +237,7 @@ struct ConversationAnswer {
         writeItemPosition(into: &buffer)
         buffer.writeStaticString(#","text":"#)
         buffer.writeString(textJSON)
+        buffer.writeStaticString(#","logprobs":[]"#)
         Self.close(into: &buffer)
         Self.open("response.content_part.done", into: &buffer)
         writeSequence(base + 1, into: &buffer)

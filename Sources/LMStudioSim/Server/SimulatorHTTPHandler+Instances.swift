@@ -164,6 +164,8 @@ extension SimulatorHTTPHandler {
         pooled.servedBy = grant.instanceID
         pooled.conversation?.instanceID = grant.instanceID
         pooled.conversation?.timeToFirstTokenSeconds = Double(plan.timeToFirstToken.nanoseconds) / 1e9
+        pooled.conversation?.cachedTokens = min(grant.reusedTokens, grant.promptTokens)
+        pooled.conversation?.cacheWriteTokens = pooled.promptTokenCost == nil ? 0 : grant.processedTokens
         exchange?.plan = plan
         generate(context: context)
     }
