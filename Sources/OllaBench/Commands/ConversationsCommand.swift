@@ -10,8 +10,8 @@ struct ConversationsCommand: ParsableCommand {
         abstract: "Run concurrent multi-turn streamed chats and time the first token of every turn.",
         discussion: """
             Each conversation sends its turns one after the other, each a streamed OpenAI chat whose `messages` \
-            hold the whole history (user, assistant, user, ...) plus a new user message; the conversations run \
-            at once. Prints one line of key=value pairs: conversations, turns, requests, completed, failed, \
+            hold the whole history (user, assistant, user, ...) plus a new user message, after a pause (the user \
+            reading and typing, --pause-ms); the conversations run at once. Prints one line of key=value pairs: conversations, turns, requests, completed, failed, \
             ttft_turn1_p50_us, ttft_turn1_p99_us, ttft_later_p50_us, ttft_later_p99_us (turns 2 and later), \
             sticky_hit, sticky_miss, sticky_repin, sticky_disabled, sticky_none (olla's X-Olla-Sticky-Session \
             per turn), endpoints (turns per X-Olla-Endpoint), ttfts_turn1_us and ttfts_later_us (every value, \
@@ -23,8 +23,11 @@ struct ConversationsCommand: ParsableCommand {
     @Option(help: "The target's address.")
     var host = "127.0.0.1"
 
-    @Option(help: "The target's port.")
-    var port: Int
+    @Option(
+        name: .customLong("port"),
+        help: "The target's port; repeated, conversation i goes to the (i mod count)th port (pinned to a host)."
+    )
+    var ports: [Int]
 
     @Option(help: "The path to POST to.")
     var path = "/v1/chat/completions"
@@ -56,6 +59,12 @@ struct ConversationsCommand: ParsableCommand {
     @Option(name: .customLong("ramp-ms"), help: "Start the conversations evenly over this many milliseconds.")
     var rampMilliseconds = 100
 
+    @Option(
+        name: .customLong("pause-ms"),
+        help: "Mean pause before each turn after the first, in milliseconds (each is 0.5x to 1.5x of it)."
+    )
+    var pauseMilliseconds = 0
+
     @Option(help: "Seconds a turn may take before it counts as timed out.")
     var timeout = 60
 
@@ -70,11 +79,12 @@ struct ConversationsCommand: ParsableCommand {
             throw ValidationError("--conversations and --turns must be at least 1")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard !ports.isEmpty else { throw ValidationError("--port is required") }
         guard firstMessageBytes >= 1, messageBytes >= 1, answerBytes >= 1, maxTokens >= 0 else {
             throw ValidationError("message sizes must be at least 1 and --max-tokens positive")
         }
-        guard rampMilliseconds >= 0, timeout >= 1 else {
-            throw ValidationError("--ramp-ms and --timeout must be positive")
+        guard rampMilliseconds >= 0, pauseMilliseconds >= 0, timeout >= 1 else {
+            throw ValidationError("--ramp-ms, --pause-ms and --timeout must be positive")
         }
         guard label.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw ValidationError("--label may hold letters, digits, '-', '_' and '.' only")
@@ -84,7 +94,7 @@ struct ConversationsCommand: ParsableCommand {
     func run() throws {
         let load = ConversationLoad(
             host: host,
-            port: port,
+            ports: ports,
             path: path,
             model: model,
             conversations: conversations,
@@ -95,6 +105,7 @@ struct ConversationsCommand: ParsableCommand {
             answerBytes: answerBytes,
             maxTokens: maxTokens > 0 ? maxTokens : nil,
             ramp: .milliseconds(Int64(rampMilliseconds)),
+            pause: .milliseconds(Int64(pauseMilliseconds)),
             timeout: .seconds(Int64(timeout)),
             expectedEvents: expectedEvents
         )

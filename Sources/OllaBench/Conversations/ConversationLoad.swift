@@ -5,7 +5,8 @@ import NIOPosix
 /// of each one in order, each turn a streamed chat that resends the whole history.
 struct ConversationLoad {
     var host: String
-    var port: Int
+    /// Conversation `i` goes to `ports[i % ports.count]`.
+    var ports: [Int]
     var path: String
     var model: String
     var conversations: Int
@@ -18,6 +19,8 @@ struct ConversationLoad {
     var maxTokens: Int?
     /// The conversations start evenly spread over this time.
     var ramp: TimeAmount
+    /// The mean pause between the end of a turn and the next (see ``ConversationScript/pause(beforeTurn:mean:)``).
+    var pause: TimeAmount
     /// How long one turn may take before it counts as timed out.
     var timeout: TimeAmount
     var expectedEvents: Int
@@ -40,7 +43,7 @@ struct ConversationLoad {
             )
             let promise = loop.makePromise(of: [StreamRecord].self)
             loop.scheduleTask(deadline: startAt) {
-                promise.completeWith(runConversation(script, on: loop))
+                promise.completeWith(runConversation(script, port: ports[index % ports.count], on: loop))
             }
             results.append(promise.futureResult)
         }
@@ -50,15 +53,16 @@ struct ConversationLoad {
     /// The turns of one conversation, one after the other on `loop`.
     private func runConversation(
         _ script: ConversationScript,
+        port: Int,
         on loop: any EventLoop
     ) -> EventLoopFuture<[StreamRecord]> {
         let load = self
         @Sendable func turn(_ number: Int, _ records: [StreamRecord]) -> EventLoopFuture<[StreamRecord]> {
             let body = script.body(turn: number, model: load.model, maxTokens: load.maxTokens)
-            let head = StreamLoad.requestHead(host: load.host, port: load.port, path: load.path, body: body)
+            let head = StreamLoad.requestHead(host: load.host, port: port, path: load.path, body: body)
             return StreamLoad.record(
                 host: load.host,
-                port: load.port,
+                port: port,
                 head: head,
                 body: ByteBuffer(string: body),
                 deadline: .now() + load.timeout,
@@ -67,7 +71,9 @@ struct ConversationLoad {
             ).flatMap { record in
                 let records = records + [record]
                 guard record.completed, number < load.turns else { return loop.makeSucceededFuture(records) }
-                return turn(number + 1, records)
+                let pause = script.pause(beforeTurn: number + 1, mean: load.pause)
+                guard pause > .zero else { return turn(number + 1, records) }
+                return loop.scheduleTask(in: pause) {}.futureResult.flatMap { turn(number + 1, records) }
             }
         }
         return turn(1, [])

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The text of one simulated conversation: deterministic, distinct from every other conversation from its first
 /// bytes on, and sized so that the history grows by a known amount per turn.
 ///
@@ -52,6 +54,18 @@ struct ConversationScript {
         }
         body += #"{"role":"user","content":"\#(userMessage(turn: turn))"}]}"#
         return body
+    }
+
+    /// The pause before turn `turn` (the user reading and typing): between half and one and a half times `mean`,
+    /// drawn from the conversation's own sequence, so that the conversations drift apart as real ones do.
+    func pause(beforeTurn turn: Int, mean: TimeAmount) -> TimeAmount {
+        guard mean > .zero, turn > 1 else { return .zero }
+        var state = seed(turn, 3) | 1
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        let fraction = 0.5 + Double(state % 1_000) / 1_000
+        return .nanoseconds(Int64(Double(mean.nanoseconds) * fraction))
     }
 
     private func seed(_ turn: Int, _ part: Int) -> UInt64 {

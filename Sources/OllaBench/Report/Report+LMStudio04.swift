@@ -7,7 +7,8 @@ import Foundation
 /// few values; counts are summed over the rounds; the busiest host's share is the median of the rounds'.
 extension Report {
     static let burstTargets = ["nginx", "olla"]
-    static let conversationTargets = ["on", "off"]
+    /// With affinity, without, and each conversation sent straight to one host (what perfect affinity gives).
+    static let conversationTargets = ["on", "off", "pinned"]
 
     // MARK: Checks
 
@@ -100,11 +101,14 @@ extension Report {
                 + "\(m.meta["conv_rounds"] ?? "?") round(s), over \(m.meta["conv_hosts"] ?? "?") LM Studio 0.4 hosts "
                 + "of \(m.meta["conv_parallel"] ?? "?") slots with the prompt cache (time to first token "
                 + "\(m.meta["conv_first_token_ms"] ?? "?") ms + \(m.meta["conv_token_cost_us"] ?? "?") us per "
-                + "uncached prompt token); olla with proxy.sticky_sessions.enabled true ('on') and false ('off'), "
-                + "same hosts; times in ms pooled over the rounds"
+                + "uncached prompt token, \(m.meta["conv_pause_ms"] ?? "?") ms pause between turns); olla with "
+                + "proxy.sticky_sessions.enabled true ('on') and false ('off'), and 'pinned': each conversation "
+                + "straight to one host, what perfect affinity gives; same hosts; times in ms pooled over the rounds"
         ]
         let targets = Self.conversationTargets
-        var table = TextTable(header: ["", "affinity on", "affinity off", "on/off", "target", "result"])
+        var table = TextTable(
+            header: ["", "affinity on", "affinity off", "pinned (ideal)", "on/off", "target", "result"]
+        )
         func ttfts(_ target: String, _ key: String) -> [Double] {
             m.pooled("conv", target: target, key).map { $0 / 1_000 }
         }
@@ -165,7 +169,7 @@ extension Report {
                 + targets.map { "\(Int(sum($0, "failed"))) of \(Int(sum($0, "requests")))" }
         )
         out.append(table.rendered)
-        out.append("per round (TTFT turns >= 2 p50 ms, hits of turns >= 2, requests per host; on | off):")
+        out.append("per round (TTFT turns >= 2 p50 ms, hits of turns >= 2, requests per host; on | off | pinned):")
         for round in m.rounds("conv") {
             let cells = targets.map { target -> String in
                 guard let record = m.record("conv", target: target, round: round) else { return "-" }
