@@ -6,6 +6,8 @@ struct OllaBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "olla-bench",
         abstract: "Load client and report of olla's benchmark (driven by bench/run).",
-        subcommands: [StreamsCommand.self, ReportCommand.self]
+        subcommands: [
+            StreamsCommand.self, ConversationsCommand.self, HostStatsCommand.self, ReportCommand.self,
+        ]
     )
 }

@@ -13,7 +13,7 @@ struct StreamsCommand: ParsableCommand {
             gap_p50_us, gap_p99_us, gap_max_us. TTFT is the time from writing the request to the first \
             'data:' event; a gap is the time between two consecutive 'data:' events of one stream (pooled over \
             all streams). A stream completes when its answer is 200 and has 'data: [DONE]'. Failure reasons go \
-            to stderr.
+            to stderr. With --list-ttfts the line ends with ttfts_us, every stream's time to first token.
             """
     )
 
@@ -44,6 +44,12 @@ struct StreamsCommand: ParsableCommand {
     @Option(help: "Events per answer to size buffers for (tokens + 2).")
     var expectedEvents = 202
 
+    @Flag(
+        name: .customLong("list-ttfts"),
+        help: "Also print every stream's time to first token: ttfts_us=, microseconds, comma-separated."
+    )
+    var listTTFTs = false
+
     func validate() throws {
         guard streams >= 1 else { throw ValidationError("--streams must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -69,6 +75,11 @@ struct StreamsCommand: ParsableCommand {
         for failure in summary.failures {
             FileHandle.standardError.write(Data("olla-bench streams: \(failure.count) x \(failure.reason)\n".utf8))
         }
-        print(summary.line)
+        guard listTTFTs else {
+            print(summary.line)
+            return
+        }
+        let ttfts = records.compactMap(\.timeToFirstEvent).map { String($0 / 1_000) }
+        print(summary.line + " ttfts_us=" + (ttfts.isEmpty ? "-" : ttfts.joined(separator: ",")))
     }
 }

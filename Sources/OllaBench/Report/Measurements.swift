@@ -18,6 +18,12 @@ struct Measurements {
             guard let text = fields[key], let value = Double(text), value.isFinite else { return nil }
             return value
         }
+
+        /// A comma-separated list of numbers (`ttfts_us=1200,1350,...`); empty when missing or `-`.
+        func list(_ key: String) -> [Double] {
+            guard let text = fields[key] else { return [] }
+            return text.split(separator: ",").compactMap { Double($0) }.filter(\.isFinite)
+        }
     }
 
     var meta: [String: String] = [:]
@@ -57,6 +63,11 @@ struct Measurements {
         records.first { $0.kind == kind && $0["target"] == target && $0["round"] == String(round) }
     }
 
+    /// A list field of every record of one kind and target, joined over the rounds.
+    func pooled(_ kind: String, target: String, _ key: String) -> [Double] {
+        records(kind, target: target).flatMap { $0.list(key) }
+    }
+
     /// A value per round of one kind and target.
     func values(_ kind: String, target: String, _ key: String) -> [Double] {
         records(kind, target: target).compactMap { $0.number(key) }
@@ -88,5 +99,18 @@ enum Statistics {
         let sorted = values.sorted()
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    /// The nearest-rank percentile, nil for no values.
+    static func percentile(_ percent: Double, of values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((percent / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank - 1, 0), sorted.count - 1)]
+    }
+
+    /// The mean, nil for no values.
+    static func mean(_ values: [Double]) -> Double? {
+        values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 }

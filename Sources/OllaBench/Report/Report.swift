@@ -15,22 +15,31 @@ struct Report {
     let measurements: Measurements
     let selections: [Selection]
     /// Things that did not work at all (no answers, errors, streams without `[DONE]`): the run fails.
-    private(set) var problems: [String] = []
+    var problems: [String] = []
     /// Targets of the issue that the figures miss.
-    private(set) var misses: [String] = []
+    var misses: [String] = []
     /// Targets of the issue that the run has no figure for (`--without-olla`).
-    private(set) var unmeasured: [String] = []
+    var unmeasured: [String] = []
+    /// Notes printed under the tables (what a figure means in this run).
+    var notes: [String] = []
 
     private static let targets = ["direct", "nginx", "olla"]
     /// The targets the run measured (`--without-olla` leaves olla out).
     private var measured: [String] {
         measurements.meta["targets"]?.split(separator: " ").map(String.init) ?? Self.targets
     }
+    /// The parts the run did (`meta runs`): `main` (the table of issue 7 and the selection benchmark), `bursts`,
+    /// `conversations`. A run that does not say did the main part only.
+    var runs: Set<String> {
+        Set(measurements.meta["runs"]?.split(separator: " ").map(String.init) ?? ["main"])
+    }
 
     init(measurements: Measurements, selections: [Selection]) {
         self.measurements = measurements
         self.selections = selections
-        checkThatEverythingWorked()
+        if runs.contains("main") { checkThatEverythingWorked() }
+        checkBursts()
+        checkConversations()
     }
 
     // MARK: Checks
@@ -82,32 +91,56 @@ struct Report {
 
     // MARK: The table
 
-    /// The whole report: the heading, the table, the selection table, the rounds, and the problems.
+    /// The whole report: the heading, the table, the selection table, the rounds, the tables of the LM Studio 0.4
+    /// runs, and the problems.
     mutating func render() -> String {
         let m = measurements
         var out: [String] = []
         let mode = m.meta["mode"] ?? "full"
-        out.append(
-            "olla benchmark (\(mode) run, \(m.meta["date"] ?? "")): \(m.meta["rounds"] ?? "?") round(s), "
-                + "\(m.meta["seconds"] ?? "?") s per target and test, \(m.meta["streams"] ?? "?") streams; "
-                + "host of the small chats: \(m.meta["host"] ?? "?"), of the streams: lmstudio-sim; "
-                + "\(m.meta["cores"] ?? "?") cores"
-        )
+        if runs.contains("main") {
+            out.append(
+                "olla benchmark (\(mode) run, \(m.meta["date"] ?? "")): \(m.meta["rounds"] ?? "?") round(s), "
+                    + "\(m.meta["seconds"] ?? "?") s per target and test, \(m.meta["streams"] ?? "?") streams; "
+                    + "host of the small chats: \(m.meta["host"] ?? "?"), of the streams: lmstudio-sim; "
+                    + "\(m.meta["cores"] ?? "?") cores"
+            )
+        } else {
+            out.append(
+                "olla benchmark (\(mode) run, \(m.meta["date"] ?? "")): \(runs.sorted().joined(separator: " and ")) "
+                    + "only; \(m.meta["cores"] ?? "?") cores"
+            )
+        }
         if let command = m.meta["command"] { out.append("command: \(command)") }
         if let versions = m.meta["versions"] { out.append("versions: \(versions)") }
-        out.append("values are medians over the rounds; us = microseconds; 'added' = target minus direct, per round")
-        out.append("")
-
-        var table = TextTable(header: ["", "direct", "nginx", "olla", "olla/nginx", "target", "result"])
-        addThroughput(to: &table)
-        addLatency(to: &table)
-        addStreams(to: &table)
-        addCost(to: &table)
-        out.append(table.rendered)
-        out.append("")
-        out.append(contentsOf: selectionTable())
-        out.append("")
-        out.append(contentsOf: roundLines())
+        if let load = m.meta["load"] { out.append("machine load before the run: \(load)") }
+        if runs.contains("main") {
+            out.append(
+                "values are medians over the rounds; us = microseconds; 'added' = target minus direct, per round"
+            )
+            out.append("")
+            var table = TextTable(header: ["", "direct", "nginx", "olla", "olla/nginx", "target", "result"])
+            addThroughput(to: &table)
+            addLatency(to: &table)
+            addStreams(to: &table)
+            addCost(to: &table)
+            out.append(table.rendered)
+            out.append("")
+            out.append(contentsOf: selectionTable())
+            out.append("")
+            out.append(contentsOf: roundLines())
+        }
+        if runs.contains("bursts") {
+            out.append("")
+            out.append(contentsOf: burstSection())
+        }
+        if runs.contains("conversations") {
+            out.append("")
+            out.append(contentsOf: conversationSection())
+        }
+        if !notes.isEmpty {
+            out.append("")
+            out.append(contentsOf: notes.map { "NOTE: \($0)" })
+        }
         if !problems.isEmpty {
             out.append("")
             out.append("DID NOT WORK:")
@@ -311,7 +344,7 @@ struct Report {
 
     // MARK: Verdicts and formatting
 
-    private mutating func verdict(_ name: String, _ value: Double?, atMost limit: Double?) -> String {
+    mutating func verdict(_ name: String, _ value: Double?, atMost limit: Double?) -> String {
         guard let value, let limit else {
             unmeasured.append(name)
             return "n/a"
@@ -321,7 +354,7 @@ struct Report {
         return "MISS"
     }
 
-    private mutating func verdict(_ name: String, _ value: Double?, atLeast limit: Double) -> String {
+    mutating func verdict(_ name: String, _ value: Double?, atLeast limit: Double) -> String {
         guard let value else {
             unmeasured.append(name)
             return "n/a"

@@ -23,12 +23,7 @@ struct StreamLoad {
 
     /// Runs the load to its end and returns one record per stream, in start order.
     func run(on group: any EventLoopGroup) throws -> [StreamRecord] {
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: "\(target.host):\(target.port)")
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Accept", value: "text/event-stream")
-        headers.add(name: "Content-Length", value: String(target.body.utf8.count))
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target.path, headers: headers)
+        let head = Self.requestHead(host: target.host, port: target.port, path: target.path, body: target.body)
         let body = ByteBuffer(string: target.body)
 
         let start = NIODeadline.now() + .milliseconds(20)
@@ -42,39 +37,71 @@ struct StreamLoad {
             let deadline = startAt + timeout
             let expectedEvents = self.expectedEvents
             loop.scheduleTask(deadline: startAt) {
-                let handlerResult = loop.makePromise(of: StreamRecord.self)
-                let connect = ClientBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .connectTimeout(.seconds(10))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                            try channel.pipeline.syncOperations.addHandler(
-                                StreamRecorder(
-                                    head: head,
-                                    body: body,
-                                    deadline: deadline,
-                                    expectedEvents: expectedEvents,
-                                    promise: handlerResult
-                                )
-                            )
-                        }
-                    }
-                    .connect(host: target.host, port: target.port)
-                connect.whenComplete { outcome in
-                    switch outcome {
-                    case .success:
-                        result.completeWith(handlerResult.futureResult)
-                    case .failure(let error):
-                        var record = StreamRecord()
-                        record.failure = .connect("\(error)")
-                        result.succeed(record)
-                    }
-                }
+                result.completeWith(
+                    Self.record(
+                        host: target.host,
+                        port: target.port,
+                        head: head,
+                        body: body,
+                        deadline: deadline,
+                        expectedEvents: expectedEvents,
+                        on: loop
+                    )
+                )
             }
             results.append(result.futureResult)
         }
         return try EventLoopFuture.whenAllSucceed(results, on: group.next()).wait()
+    }
+
+    /// The head of a streamed JSON POST of `body` to `path`.
+    static func requestHead(host: String, port: Int, path: String, body: String) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "\(host):\(port)")
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept", value: "text/event-stream")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+    }
+
+    /// Sends one streamed request on a new connection now and records its answer. The future always succeeds: a
+    /// failure is in the record.
+    static func record(
+        host: String,
+        port: Int,
+        head: HTTPRequestHead,
+        body: ByteBuffer,
+        deadline: NIODeadline,
+        expectedEvents: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<StreamRecord> {
+        let result = loop.makePromise(of: StreamRecord.self)
+        let connect = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(
+                        StreamRecorder(
+                            head: head,
+                            body: body,
+                            deadline: deadline,
+                            expectedEvents: expectedEvents,
+                            promise: result
+                        )
+                    )
+                }
+            }
+            .connect(host: host, port: port)
+        connect.whenFailure { error in
+            // A recorder that was added completes the promise itself when its channel goes; the first
+            // completion wins.
+            var record = StreamRecord()
+            record.failure = .connect("\(error)")
+            result.succeed(record)
+        }
+        return result.futureResult
     }
 }

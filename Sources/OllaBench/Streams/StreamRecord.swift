@@ -30,6 +30,10 @@ struct StreamRecord: Sendable {
     var dataEvents = 0
     var sawDone = false
     var failure: Failure?
+    /// The answer's `X-Olla-Sticky-Session` (`hit`, `miss`, `repin`, `disabled`), when it had one.
+    var stickySession: String?
+    /// The answer's `X-Olla-Endpoint`: the host olla chose, when it said.
+    var endpoint: String?
 
     var completed: Bool { failure == nil && sawDone }
 }

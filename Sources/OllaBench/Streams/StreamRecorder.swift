@@ -59,6 +59,8 @@ final class StreamRecorder: ChannelInboundHandler {
             if response.status != .ok, record.failure == nil {
                 record.failure = .status(response.status.code)
             }
+            record.stickySession = response.headers.first(name: "X-Olla-Sticky-Session")
+            record.endpoint = response.headers.first(name: "X-Olla-Endpoint")
         case .body(let part):
             // One timestamp per read: events that arrive together are counted as arriving together.
             let now = NIODeadline.now().uptimeNanoseconds
