@@ -19,13 +19,15 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private let target: ForwardTarget
     private let fields: JSONFieldScanner.Fields
     private let requestID: String
-    /// The client's headers that go to every host, built once.
-    private let headersToHost: HTTPHeaders
+    /// The client's header lines that go to every host, built once.
+    private let headersToHost: HeaderBlock
     private var machine: StateMachine
     private var connection: UpstreamConnection?
     private var bytesOut = 0
     /// Whether parts were written to the client since the last flush.
     private var unflushed = false
+    /// Whether the answer's body goes to the client in chunks (``ChunkedBody``).
+    private var chunkedBody = false
 
     init(
         client: ClientConnectionHandler,
@@ -190,21 +192,15 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     private func send(_ placement: Placement) {
         guard let connection else { return }
-        let endpoint = placement.endpoint
-        var headers = headersToHost
-        headers.add(name: "Host", value: endpoint.hostHeader)
-        if let authorization = endpoint.authorization {
-            headers.add(name: "Authorization", value: authorization)
-        }
-        let outgoing = bodyFor(placement)
-        if outgoing.readableBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH {
-            headers.add(name: "Content-Length", value: String(outgoing.readableBytes))
-        }
-        let uri = endpoint.configuration.url.basePath + target.upstreamPath
-        connection.send(
-            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers),
-            body: outgoing
+        let request = RequestHeadWriter.request(
+            method: head.method,
+            basePath: placement.endpoint.configuration.url.basePath,
+            path: target.upstreamPath,
+            clientLines: headersToHost,
+            endpoint: placement.endpoint,
+            body: bodyFor(placement)
         )
+        connection.send(request.head, body: request.separateBody, for: head)
     }
 
     /// The body for a host: unchanged, or with `model` rewritten to the id this host listed (DESIGN.md 6.1).
@@ -231,7 +227,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     func upstreamReceived(head upstream: HTTPResponseHead) {
         guard case .awaitingHead = machine.state else { return }
-        let response = ForwardedHeaders.toClient(from: upstream.headers)
+        var response = ForwardedHeaders.toClient(from: upstream, version: head.version)
         let facts = StateMachine.ResponseFacts(
             status: Int(upstream.status.code),
             hasLength: response.hasLength,
@@ -243,28 +239,39 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             services.table.responseHeadArrived(for: placement)
         }
         let action = machine.headReceived(facts, closing: closesAfterResponse, now: .now())
-        guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement else {
+        guard case .forwardHead(let chunked, let announceTrailer, let keepAlive) = action,
+            let placement = machine.placement
+        else {
             return run(action)
         }
-        var headers = response.headers
         ForwardedHeaders.addOlla(
-            to: &headers,
+            to: &response.head,
             requestID: requestID,
             placement: placement,
             requestedModel: fields.model,
             elapsedNanoseconds: machine.timeToHeadNanoseconds ?? 0
         )
-        if announceTrailer { headers.add(name: "Trailer", value: "X-Olla-Response-Time") }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
-        context.write(NIOAny(HTTPServerResponsePart.head(clientHead)), promise: nil)
+        let written = ResponseHeadWriter.finishForwarded(
+            &response,
+            status: upstream.status,
+            method: head.method,
+            chunked: chunked,
+            announceTrailer: announceTrailer,
+            keepAlive: keepAlive
+        )
+        chunkedBody = written.chunkedBody
+        context.write(NIOAny(written.head), promise: nil)
         unflushed = true
     }
 
     func upstreamReceived(body part: ByteBuffer) {
         guard case .forwardBody = machine.bodyReceived(now: .now()) else { return }
         bytesOut += part.readableBytes
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part))), promise: nil)
+        if chunkedBody {
+            ChunkedBody.write(part, context: context)
+        } else {
+            context.write(NIOAny(part), promise: nil)
+        }
         unflushed = true
     }
 
@@ -313,7 +320,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         )
         let keepAlive = machine.keepAlive(responseHasLength: true, closing: closesAfterResponse)
         bytesOut += response.body.readableBytes
-        let written = response.write(to: context, version: head.version, keepAlive: keepAlive)
+        let written = response.write(to: context, version: head.version, keepAlive: keepAlive, method: head.method)
         complete(endpoint: nil, outcome: .completed, keepAlive: keepAlive, closeAfter: written)
     }
 
@@ -331,6 +338,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
             )
         }
+        // An answer framed by its length (or by the close) has nothing left to write: a flush, and a write to wait for
+        // only when the connection closes after it.
+        func flushEnd(keepAlive: Bool) -> EventLoopFuture<Void> {
+            guard keepAlive && !closesAfterResponse else { return context.writeAndFlush(NIOAny(ByteBuffer())) }
+            context.flush()
+            return context.eventLoop.makeSucceededVoidFuture()
+        }
         switch ending {
         case .complete(let keepAlive, let reuseUpstream, let trailers):
             if let connection, let placement, reuseUpstream {
@@ -339,12 +353,18 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 connection?.close()
             }
             connection = nil
-            var trailerHeaders: HTTPHeaders?
-            if trailers {
-                let total = (NIODeadline.now() - machine.receivedAt).nanoseconds / 1_000_000
-                trailerHeaders = HTTPHeaders([("X-Olla-Response-Time", "\(total)ms")])
+            let written: EventLoopFuture<Void>
+            if chunkedBody {
+                var trailerLines: HeaderBlock?
+                if trailers {
+                    let total = (NIODeadline.now() - machine.receivedAt).nanoseconds / 1_000_000
+                    trailerLines = HeaderBlock(capacity: 48)
+                    trailerLines!.add(name: "X-Olla-Response-Time", value: "\(total)ms")
+                }
+                written = context.writeAndFlush(NIOAny(ChunkedBody.end(trailers: trailerLines)))
+            } else {
+                written = flushEnd(keepAlive: keepAlive)
             }
-            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailerHeaders)))
             complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
         case .cut(let reason, let errorEvent, let keepAlive):
             dropConnection()
@@ -360,8 +380,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             event.writeBytes(JSONFieldScanner.encodeString("olla: \(reason); the answer is incomplete"))
             event.writeStaticString(",\"type\":\"upstream_error\"}}\n\n")
             bytesOut += event.readableBytes
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(event))), promise: nil)
-            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+            let written: EventLoopFuture<Void>
+            if chunkedBody {
+                ChunkedBody.write(event, context: context)
+                written = context.writeAndFlush(NIOAny(ChunkedBody.end()))
+            } else {
+                written = flushEnd(keepAlive: keepAlive)
+            }
             complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
         case .abandoned(let ticket):
             if let ticket { _ = services.table.queue.cancel(ticket: ticket) }
