@@ -46,7 +46,11 @@ enum ForwardedHeaders {
     /// The host's headers minus hop-by-hop ones (and those its `Connection` names), in one pass, after the status
     /// line of the client's version.
     static func toClient(from upstream: HTTPResponseHead, version: HTTPVersion) -> Response {
-        var head = ResponseHeadWriter.start(version: version, status: upstream.status, lines: upstream.headers.count + 8)
+        var head = ResponseHeadWriter.start(
+            version: version,
+            status: upstream.status,
+            lines: upstream.headers.count + 8
+        )
         // A 1xx, 204 or 304 answer has no body, so no length either (as NIO's encoder had it).
         let bodyAllowed = upstream.status.mayHaveResponseBody
         // Names listed in Connection are hop-by-hop for this message only (rare: the list is empty at once).
