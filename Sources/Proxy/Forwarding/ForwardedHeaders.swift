@@ -4,11 +4,11 @@ import NIOHTTP1
 
 /// The headers that cross the proxy in each direction (DESIGN.md section 5, "Headers"), built in one pass.
 enum ForwardedHeaders {
-    /// The client's headers minus hop-by-hop ones and credentials, plus the `X-Forwarded-*` set. `Host`, the
-    /// endpoint's auth and the length are added per host when the request is sent.
-    static func toHost(of head: HTTPRequestHead, client: ClientAddress, requestID: String) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 6)
+    /// The client's headers minus hop-by-hop ones and credentials, plus the `X-Forwarded-*` set, as header lines.
+    /// `Host`, the endpoint's auth and the length are added per host when the request is sent
+    /// (``RequestHeadWriter``).
+    static func toHost(of head: HTTPRequestHead, client: ClientAddress, requestID: String) -> HeaderBlock {
+        var headers = HeaderBlock(capacity: 64 * (head.headers.count + 4))
         let options = HeaderRules.connectionOptions(head.headers)
         var forwardedFor: String?
         for (name, value) in head.headers {
@@ -30,48 +30,53 @@ enum ForwardedHeaders {
         if let host = head.headers.first(name: "host") {
             headers.add(name: "X-Forwarded-Host", value: host)
         }
-        headers.add(name: "X-Forwarded-Proto", value: "http")
+        headers.addLine("X-Forwarded-Proto: http\r\n")
         return headers
     }
 
-    /// The host's response headers that go on to the client, and what they say about the body.
+    /// The host's response head as it goes on to the client so far, and what it says about the body.
     struct Response {
-        var headers: HTTPHeaders
+        /// The status line and the host's header lines; olla's lines and the framing follow
+        /// (``ResponseHeadWriter/finishForwarded(_:status:method:chunked:announceTrailer:keepAlive:)``).
+        var head: HeaderBlock
         var hasLength: Bool
         var isEventStream: Bool
     }
 
-    /// The host's headers minus hop-by-hop ones (and those its `Connection` names), in one pass.
-    static func toClient(from upstream: HTTPHeaders) -> Response {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.count + 7)
+    /// The host's headers minus hop-by-hop ones (and those its `Connection` names), in one pass, after the status
+    /// line of the client's version.
+    static func toClient(from upstream: HTTPResponseHead, version: HTTPVersion) -> Response {
+        var head = ResponseHeadWriter.start(
+            version: version,
+            status: upstream.status,
+            lines: upstream.headers.count + 8
+        )
+        // A 1xx, 204 or 304 answer has no body, so no length either (as NIO's encoder had it).
+        let bodyAllowed = upstream.status.mayHaveResponseBody
+        // Names listed in Connection are hop-by-hop for this message only (rare: the list is empty at once).
+        let options = HeaderRules.connectionOptions(upstream.headers)
         var hasLength = false
         var isEventStream = false
-        var connectionOptions = false
-        for (name, value) in upstream {
-            if HeaderRules.isHopByHop(name) {
-                if name.utf8.count == 10, name.equalsIgnoringASCIICase("connection") { connectionOptions = true }
-                continue
-            }
-            if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasLength = true }
+        for (name, value) in upstream.headers {
+            if HeaderRules.isHopByHop(name) { continue }
+            let isLength = name.utf8.count == 14 && name.equalsIgnoringASCIICase("content-length")
+            if isLength { hasLength = true }
             if name.utf8.count == 12, name.equalsIgnoringASCIICase("content-type"),
                 value.hasPrefixIgnoringASCIICase("text/event-stream")
             {
                 isEventStream = true
             }
-            headers.add(name: name, value: value)
+            if !options.isEmpty, options.contains(name.lowercased()) { continue }
+            if isLength && !bodyAllowed { continue }
+            head.add(name: name, value: value)
         }
-        if connectionOptions {
-            // Names listed in Connection are hop-by-hop for this message only (rare, so a second pass).
-            for option in HeaderRules.connectionOptions(upstream) { headers.remove(name: option) }
-        }
-        return Response(headers: headers, hasLength: hasLength, isEventStream: isEventStream)
+        return Response(head: head, hasLength: hasLength, isEventStream: isEventStream)
     }
 
     /// olla's own headers on an answer: the request id always; the endpoint, the model it received and its type
     /// when a host was chosen; the client's model (only when it cannot forge a header) when none was.
-    static func addOlla(
-        to headers: inout HTTPHeaders,
+    static func addOlla<Lines: HeaderLines>(
+        to headers: inout Lines,
         requestID: String,
         placement: Placement?,
         requestedModel: String?,

@@ -19,8 +19,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private let target: ForwardTarget
     private let fields: JSONFieldScanner.Fields
     private let requestID: String
-    /// The client's headers that go to every host, built once.
-    private let headersToHost: HTTPHeaders
+    /// The client's header lines that go to every host, built once.
+    private let headersToHost: HeaderBlock
     private var machine: StateMachine
     private var connection: UpstreamConnection?
     private var bytesOut = 0
@@ -39,6 +39,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     private var affinityFirstRanked = false
     private let sessionID: String?
     private var stickyOutcome: StickySessions.Outcome?
+    /// Whether the answer's body goes to the client in chunks (``ChunkedBody``).
+    private var chunkedBody = false
 
     init(
         client: ClientConnectionHandler,
@@ -254,26 +256,20 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     private func send(_ placement: Placement) {
         guard let connection else { return }
-        let endpoint = placement.endpoint
-        var headers = headersToHost
-        headers.add(name: "Host", value: endpoint.hostHeader)
-        if let authorization = endpoint.authorization {
-            headers.add(name: "Authorization", value: authorization)
-        }
-        let outgoing = bodyFor(placement)
-        if outgoing.readableBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH {
-            headers.add(name: "Content-Length", value: String(outgoing.readableBytes))
-        }
-        let uri = endpoint.configuration.url.basePath + target.upstreamPath
-        connection.send(
-            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers),
-            body: outgoing
+        let request = RequestHeadWriter.request(
+            method: head.method,
+            basePath: placement.endpoint.configuration.url.basePath,
+            path: target.upstreamPath,
+            clientLines: headersToHost,
+            endpoint: placement.endpoint,
+            body: bodyFor(placement)
         )
+        connection.send(request.head, body: request.separateBody, for: head)
     }
 
     /// `X-Olla-Sticky-Session`, `X-Olla-Sticky-Key-Source` and `X-Olla-Session-ID` (DESIGN.md section 5), when
     /// affinity is on; counts the outcome once, for the host that answers.
-    private func addStickyHeaders(to headers: inout HTTPHeaders) {
+    private func addStickyHeaders<Lines: HeaderLines>(to headers: inout Lines) {
         guard sticky != nil else { return }
         if let affinity, !machine.isPinned {
             let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
@@ -316,7 +312,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
 
     func upstreamReceived(head upstream: HTTPResponseHead) {
         guard case .awaitingHead = machine.state else { return }
-        let response = ForwardedHeaders.toClient(from: upstream.headers)
+        var response = ForwardedHeaders.toClient(from: upstream, version: head.version)
         let facts = StateMachine.ResponseFacts(
             status: Int(upstream.status.code),
             hasLength: response.hasLength,
@@ -332,23 +328,29 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             heldAnswer = (upstream, ByteBuffer(), false)
             return
         }
-        guard case .forwardHead(_, let announceTrailer, let keepAlive) = action, let placement = machine.placement
+        guard case .forwardHead(let chunked, let announceTrailer, let keepAlive) = action,
+            let placement = machine.placement
         else {
             return run(action)
         }
-        var headers = response.headers
         ForwardedHeaders.addOlla(
-            to: &headers,
+            to: &response.head,
             requestID: requestID,
             placement: placement,
             requestedModel: fields.model,
             elapsedNanoseconds: machine.timeToHeadNanoseconds ?? 0
         )
-        addStickyHeaders(to: &headers)
-        if announceTrailer { headers.add(name: "Trailer", value: "X-Olla-Response-Time") }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let clientHead = HTTPResponseHead(version: head.version, status: upstream.status, headers: headers)
-        context.write(NIOAny(HTTPServerResponsePart.head(clientHead)), promise: nil)
+        addStickyHeaders(to: &response.head)
+        let written = ResponseHeadWriter.finishForwarded(
+            &response,
+            status: upstream.status,
+            method: head.method,
+            chunked: chunked,
+            announceTrailer: announceTrailer,
+            keepAlive: keepAlive
+        )
+        chunkedBody = written.chunkedBody
+        context.write(NIOAny(written.head), promise: nil)
         unflushed = true
     }
 
@@ -365,7 +367,11 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             for id in responseIDs!.scan(part) { services.table.responsePins.learn(id, endpoint: endpoint) }
         }
         bytesOut += part.readableBytes
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part))), promise: nil)
+        if chunkedBody {
+            ChunkedBody.write(part, context: context)
+        } else {
+            context.write(NIOAny(part), promise: nil)
+        }
         unflushed = true
     }
 
@@ -430,7 +436,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         )
         let keepAlive = machine.keepAlive(responseHasLength: true, closing: closesAfterResponse)
         bytesOut += response.body.readableBytes
-        let written = response.write(to: context, version: head.version, keepAlive: keepAlive)
+        let written = response.write(to: context, version: head.version, keepAlive: keepAlive, method: head.method)
         complete(endpoint: nil, outcome: .completed, keepAlive: keepAlive, closeAfter: written)
     }
 
@@ -448,6 +454,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 outcome: RequestOutcome(succeeded: hostSucceeded, timeToHeadMicroseconds: latency)
             )
         }
+        // An answer framed by its length (or by the close) has nothing left to write: a flush, and a write to wait for
+        // only when the connection closes after it.
+        func flushEnd(keepAlive: Bool) -> EventLoopFuture<Void> {
+            guard keepAlive && !closesAfterResponse else { return context.writeAndFlush(NIOAny(ByteBuffer())) }
+            context.flush()
+            return context.eventLoop.makeSucceededVoidFuture()
+        }
         switch ending {
         case .heldAnswer(let keepAlive, let reuseUpstream):
             if let connection, let placement, reuseUpstream {
@@ -462,7 +475,8 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             heldAnswer = nil
             var response = LocalResponse(
                 status: held.head.status,
-                headers: ForwardedHeaders.toClient(from: held.head.headers).headers,
+                // The host's own headers but hop-by-hop ones; the length is the held body's.
+                headers: HTTPHeaders(held.head.headers.filter { !HeaderRules.isHopByHop($0.name) }),
                 body: held.body
             )
             ForwardedHeaders.addOlla(
@@ -482,12 +496,18 @@ final class ForwardedRequest: UpstreamResponseReceiver {
                 connection?.close()
             }
             connection = nil
-            var trailerHeaders: HTTPHeaders?
-            if trailers {
-                let total = (NIODeadline.now() - machine.receivedAt).nanoseconds / 1_000_000
-                trailerHeaders = HTTPHeaders([("X-Olla-Response-Time", "\(total)ms")])
+            let written: EventLoopFuture<Void>
+            if chunkedBody {
+                var trailerLines: HeaderBlock?
+                if trailers {
+                    let total = (NIODeadline.now() - machine.receivedAt).nanoseconds / 1_000_000
+                    trailerLines = HeaderBlock(capacity: 48)
+                    trailerLines!.add(name: "X-Olla-Response-Time", value: "\(total)ms")
+                }
+                written = context.writeAndFlush(NIOAny(ChunkedBody.end(trailers: trailerLines)))
+            } else {
+                written = flushEnd(keepAlive: keepAlive)
             }
-            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailerHeaders)))
             complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
         case .cut(let reason, let errorEvent, let keepAlive):
             dropConnection()
@@ -503,8 +523,13 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             event.writeBytes(JSONFieldScanner.encodeString("olla: \(reason); the answer is incomplete"))
             event.writeStaticString(",\"type\":\"upstream_error\"}}\n\n")
             bytesOut += event.readableBytes
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(event))), promise: nil)
-            let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+            let written: EventLoopFuture<Void>
+            if chunkedBody {
+                ChunkedBody.write(event, context: context)
+                written = context.writeAndFlush(NIOAny(ChunkedBody.end()))
+            } else {
+                written = flushEnd(keepAlive: keepAlive)
+            }
             complete(endpoint: placement?.endpoint, outcome: outcome, keepAlive: keepAlive, closeAfter: written)
         case .abandoned(let ticket):
             if let ticket { _ = services.table.queue.cancel(ticket: ticket) }

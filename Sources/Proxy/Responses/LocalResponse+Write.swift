@@ -2,27 +2,25 @@ import NIOCore
 import NIOHTTP1
 
 extension LocalResponse {
-    /// Writes this whole answer (head with its length, body, end) on a client connection, the one way every
-    /// answer olla makes itself is written: listings, status routes and every error.
+    /// Writes this whole answer (head with its length, then the body) on a client connection as bytes, the one way
+    /// every answer olla makes itself is written: listings, status routes and every error.
     ///
     /// - Parameters:
-    ///   - keepAlive: from ``ClientConnectionHandler/keepAlive(request:closing:responseHasLength:)``; without
-    ///     it the head says `Connection: close`.
-    /// - Returns: the write of the end, flushed.
+    ///   - keepAlive: from ``KeepAlive/allowed(requested:http11:closing:responseHasLength:)``; without it the head
+    ///     says `Connection: close`.
+    ///   - method: the request's; an answer to `HEAD` has its length but no body.
+    /// - Returns: the last write, flushed.
     @discardableResult
     func write(
         to context: ChannelHandlerContext,
         version: HTTPVersion,
-        keepAlive: Bool
+        keepAlive: Bool,
+        method: HTTPMethod? = nil
     ) -> EventLoopFuture<Void> {
-        var headers = self.headers
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: version, status: status, headers: headers)
-        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        if body.readableBytes > 0 {
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
-        }
-        return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        let head = ResponseHeadWriter.local(self, version: version, keepAlive: keepAlive)
+        let hasBody = body.readableBytes > 0 && status.mayHaveResponseBody && method != .HEAD && method != .CONNECT
+        guard hasBody else { return context.writeAndFlush(NIOAny(head)) }
+        context.write(NIOAny(head), promise: nil)
+        return context.writeAndFlush(NIOAny(body))
     }
 }

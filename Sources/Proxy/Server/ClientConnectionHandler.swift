@@ -5,14 +5,15 @@ import NIOHTTP1
 /// The last handler of a client connection's pipeline: reads each request (head and bounded body), asks
 /// the router where it goes, answers local routes, and hands proxied requests to ``ForwardedRequest``.
 ///
-/// Pipeline: `HTTPResponseEncoder`, `HTTPRequestDecoder` (with `max_header_size`), then this. It handles
+/// Pipeline: `HTTPRequestDecoder` (with `max_header_size`), then this; no response encoder: every answer is
+/// written as bytes (``ResponseHeadWriter``, ``ChunkedBody``). It handles
 /// pipelining and quiescing itself rather than through `HTTPServerPipelineHandler`, which turns the socket's
 /// read interest off and on around every response (two `epoll_ctl` calls per request) even when the client
 /// never pipelines. Events consumed: `HTTPServerRequestPart`, writability, `channelInactive`, HTTP parser
-/// errors, `ChannelShouldQuiesceEvent`. Events emitted: `HTTPServerResponsePart` writes.
+/// errors, `ChannelShouldQuiesceEvent`. Events emitted: `ByteBuffer` writes (heads, bodies, chunks).
 final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     private let services: ProxyServices
     private let pool: UpstreamConnectionPool
@@ -210,8 +211,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         if head.headers.contains(name: "expect") {
             // curl waits for this before sending a large body.
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                let interim = HTTPResponseHead(version: head.version, status: .continue)
-                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+                let interim = ResponseHeadWriter.interimContinue(version: head.version)
+                context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
             }
         }
     }
@@ -376,7 +377,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         )
         var response = response
         response.headers.add(name: "X-Olla-Request-ID", value: requestID)
-        let written = response.write(to: context, version: version, keepAlive: keepAlive)
+        let written = response.write(to: context, version: version, keepAlive: keepAlive, method: head?.method)
         if lingering {
             // Enough for a client to finish sending a body of the largest allowed size, or 64 MB.
             let maxBytes = max(snapshot?.configuration.server.maxBodySize ?? 0, 64 * 1024 * 1024)

@@ -176,16 +176,13 @@ extension ProxyServices {
         limits.maxHeaderListSize = server.maxHeaderSize
         limits.maxHeaderFieldSize = server.maxHeaderSize
         let pipeline = channel.pipeline.syncOperations
-        // No header validation on the way out: every header olla writes comes from a message llhttp parsed
-        // (which refuses CR and LF in values), from the configuration (checked when it is loaded), from a host's
-        // model list (ids with control characters are left out of the index), or from a request body only after
-        // `HeaderRules.isSafeEcho`.
-        try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
-            withDecoderLimitConfiguration: limits
+        // llhttp parses what clients send. No response encoder: answers are written as bytes (``HeaderBlock``),
+        // without header validation on the way out, since every header olla writes comes from a message llhttp
+        // parsed (which refuses CR and LF in values), from the configuration (checked when it is loaded), from a
+        // host's model list (ids with control characters are left out of the index), or from a request body only
+        // after `HeaderRules.isSafeEcho`.
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
         )
         try pipeline.addHandler(ClientConnectionHandler(services: self, loop: resources(for: channel.eventLoop)))
     }

@@ -16,13 +16,19 @@ final class UpstreamConnection {
 
     var isActive: Bool { handler.isActive && channel.isActive }
 
-    /// Writes a whole request: head, the (already complete) body, end; one flush.
-    func send(head: HTTPRequestHead, body: ByteBuffer?) {
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if let body, body.readableBytes > 0 {
+    /// Writes a whole request, already as bytes (``RequestHeadWriter``); one flush.
+    /// - Parameters:
+    ///   - bytes: the head, and the body when it was copied behind it.
+    ///   - body: the body when it goes as a write of its own.
+    ///   - clientHead: the client's request head, whose method tells the response decoder whether the answer has
+    ///     a body (``RequestBytesHandler`` drops it: only the bytes go out).
+    func send(_ bytes: ByteBuffer, body: ByteBuffer?, for clientHead: HTTPRequestHead) {
+        channel.write(HTTPClientRequestPart.head(clientHead), promise: nil)
+        channel.write(HTTPClientRequestPart.body(.byteBuffer(bytes)), promise: nil)
+        if let body {
             channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
         }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        channel.flush()
     }
 
     /// Pauses or resumes reading the host's response, for back-pressure from a slow client.

@@ -126,8 +126,10 @@ final class UpstreamConnectionPool {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                         try sync.addHandler(TLSHandshakeWaiter())
                     }
-                    // Headers sent to hosts come from parsed client requests and the checked configuration.
-                    try sync.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    // Requests go out as bytes (no encoder, no header validation: the lines sent to hosts come
+                    // from parsed client requests and the checked configuration); llhttp parses the answers.
+                    try sync.addHandler(RequestBytesHandler())
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
