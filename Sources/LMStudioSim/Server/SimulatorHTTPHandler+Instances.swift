@@ -204,18 +204,24 @@ extension SimulatorHTTPHandler {
 
     // MARK: Loads and unloads
 
-    /// `POST /api/v1/models/load {model, context_length?, parallel?}`: a new instance, even when the model is
-    /// loaded already, answered once it has loaded.
-    func loadModel(context: ChannelHandlerContext, view: SimulatorState.View) {
-        guard let exchange else { return }
-        guard let object = Self.requestObject(exchange.body) else {
+    /// The request's JSON object, or nil after answering 400 as LM Studio does for a body that is not one.
+    private func requestObjectOrRefusal(_ body: ByteBuffer?, context: ChannelHandlerContext) -> [String: Any]? {
+        guard let object = Self.requestObject(body) else {
             answer(
                 context: context,
                 status: .badRequest,
                 body: errorBody("Invalid JSON in request body: expected a JSON object.")
             )
-            return
+            return nil
         }
+        return object
+    }
+
+    /// `POST /api/v1/models/load {model, context_length?, parallel?}`: a new instance, even when the model is
+    /// loaded already, answered once it has loaded.
+    func loadModel(context: ChannelHandlerContext, view: SimulatorState.View) {
+        guard let exchange else { return }
+        guard let object = requestObjectOrRefusal(exchange.body, context: context) else { return }
         guard let name = object["model"] as? String, !name.isEmpty else {
             answer(context: context, status: .badRequest, body: errorBody("'model' is required and must be a string."))
             return
@@ -266,14 +272,7 @@ extension SimulatorHTTPHandler {
     /// `POST /api/v1/models/unload {instance_id}`: the instance goes; requests waiting for it look again.
     func unloadModel(context: ChannelHandlerContext) {
         guard let exchange else { return }
-        guard let object = Self.requestObject(exchange.body) else {
-            answer(
-                context: context,
-                status: .badRequest,
-                body: errorBody("Invalid JSON in request body: expected a JSON object.")
-            )
-            return
-        }
+        guard let object = requestObjectOrRefusal(exchange.body, context: context) else { return }
         guard let instanceID = object["instance_id"] as? String, !instanceID.isEmpty else {
             answer(
                 context: context,
