@@ -1,5 +1,6 @@
 import Balancer
 import NIOConcurrencyHelpers
+import NIOPosix
 import Prometheus
 import Proxy
 
@@ -7,12 +8,16 @@ import Proxy
 /// from the routing table at scrape time (DESIGN.md 6.6).
 ///
 /// Labels are bounded: endpoint names come from the configuration and model ids from the model index
-/// (a name a client made up never becomes a label). Each label set's handles are created once and cached,
-/// so a request costs a dictionary lookup under a lock, not a registration.
+/// (a name a client made up never becomes a label). Each label set's handles are created once, under a lock, and
+/// each event loop keeps its own copy of those it used: a request costs no lock of olla's and, when it has the
+/// labels of the request before it on its loop (the usual case), not even a hash of them (DESIGN.md section 2:
+/// nothing per request that threads contend for). swift-prometheus' counters are atomics; its histograms keep
+/// a lock of their own per label set.
 final class OllaMetrics: RequestObserver, Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let table: RoutingTable
     private let handles = NIOLockedValueBox(Handles())
+    private let loopHandles = ThreadSpecificVariable<LoopHandles>()
 
     private let overhead: DurationHistogram
     private let queueWait: DurationHistogram
@@ -45,6 +50,23 @@ final class OllaMetrics: RequestObserver, Sendable {
         var outcome: StickySessions.Outcome
     }
 
+    /// What a request with one (endpoint, model, status) records into.
+    private struct RequestHandles {
+        let counter: Counter
+        let duration: DurationHistogram
+        let firstByte: DurationHistogram?
+    }
+
+    /// One event loop's copy of the handles it used. Handles are never unregistered, so a copy never goes stale.
+    /// - Important: Only ever used by the thread it belongs to (``ThreadSpecificVariable``).
+    private final class LoopHandles: @unchecked Sendable {
+        var lastKey: RequestKey?
+        var last: RequestHandles?
+        var requests: [RequestKey: RequestHandles] = [:]
+        var lastAffinityKey: AffinityKey?
+        var lastAffinity: Counter?
+    }
+
     private struct RequestKey: Hashable {
         var endpoint: String
         var model: String
@@ -71,7 +93,74 @@ final class OllaMetrics: RequestObserver, Sendable {
         // Only an id from the index (a host was chosen) is a label; a name a client made up never is.
         let model = record.endpoint == nil ? "" : (record.model ?? "")
         let key = RequestKey(endpoint: endpoint, model: model, status: record.status)
-        let (counter, duration, firstByte, midStream) = handles.withLockedValue { handles in
+        let loop = loopHandles.currentValue ?? makeLoopHandles()
+        let request: RequestHandles
+        // Strings of the same storage (the configuration's names, the index's ids) compare without reading them.
+        if let last = loop.last, loop.lastKey == key {
+            request = last
+        } else {
+            request = loop.requests[key] ?? sharedHandles(for: key, record: record)
+            loop.requests[key] = request
+            loop.lastKey = key
+            loop.last = request
+        }
+        request.counter.increment()
+        request.duration.recordNanoseconds(record.durationNanoseconds)
+        if let firstByte = request.firstByte, let timeToHead = record.timeToHeadNanoseconds {
+            firstByte.recordNanoseconds(timeToHead)
+        }
+        if record.outcome == .upstreamFailedMidStream, !endpoint.isEmpty {
+            // Rare: the shared cache is good enough.
+            let midStream = handles.withLockedValue { handles in
+                Self.handle(in: &handles.midStream, endpoint) {
+                    registry.makeCounter(
+                        name: "olla_midstream_failures_total",
+                        labels: [("endpoint", endpoint)],
+                        help: "Answers cut because the host failed after bytes reached the client"
+                    )
+                }
+            }
+            midStream.increment()
+        }
+        if let outcome = record.affinity, let endpoint = record.endpoint {
+            let key = AffinityKey(endpoint: endpoint, outcome: outcome)
+            if let last = loop.lastAffinity, loop.lastAffinityKey == key {
+                last.increment()
+            } else {
+                let counter = handles.withLockedValue { handles in
+                    Self.handle(in: &handles.affinity, key) {
+                        registry.makeCounter(
+                            name: "olla_sticky_sessions_total",
+                            labels: [("endpoint", endpoint), ("outcome", outcome.rawValue)],
+                            help:
+                                "Prompt-cache affinity outcomes (hit, miss, repin, disabled) by the endpoint that answered"
+                        )
+                    }
+                }
+                loop.lastAffinityKey = key
+                loop.lastAffinity = counter
+                counter.increment()
+            }
+        }
+        if let nanoseconds = record.overheadNanoseconds {
+            overhead.recordNanoseconds(nanoseconds)
+        }
+        if !record.isLocal {
+            queueWait.recordNanoseconds(record.queueNanoseconds)
+        }
+    }
+
+    private func makeLoopHandles() -> LoopHandles {
+        let handles = LoopHandles()
+        loopHandles.currentValue = handles
+        return handles
+    }
+
+    /// The handles of a label set, made (registered) the first time any loop needs them.
+    private func sharedHandles(for key: RequestKey, record: RequestRecord) -> RequestHandles {
+        let endpoint = key.endpoint
+        let model = key.model
+        return handles.withLockedValue { handles in
             let counter = Self.handle(in: &handles.requests, key) {
                 registry.makeCounter(
                     name: "olla_requests_total",
@@ -87,7 +176,7 @@ final class OllaMetrics: RequestObserver, Sendable {
                     help: "Time from a request's arrival to the end of its answer"
                 )
             }
-            guard !endpoint.isEmpty else { return (counter, duration, nil as DurationHistogram?, nil as Counter?) }
+            guard !endpoint.isEmpty else { return RequestHandles(counter: counter, duration: duration, firstByte: nil) }
             let firstByte = Self.handle(in: &handles.firstByte, endpoint) {
                 registry.makeDurationHistogram(
                     name: "olla_time_to_first_byte_seconds",
@@ -96,41 +185,7 @@ final class OllaMetrics: RequestObserver, Sendable {
                     help: "Time from a request's arrival to the host's response head"
                 )
             }
-            guard record.outcome == .upstreamFailedMidStream else { return (counter, duration, firstByte, nil) }
-            let midStream = Self.handle(in: &handles.midStream, endpoint) {
-                registry.makeCounter(
-                    name: "olla_midstream_failures_total",
-                    labels: [("endpoint", endpoint)],
-                    help: "Answers cut because the host failed after bytes reached the client"
-                )
-            }
-            return (counter, duration, firstByte, midStream)
-        }
-        counter.increment()
-        duration.recordNanoseconds(record.durationNanoseconds)
-        if let firstByte, let timeToHead = record.timeToHeadNanoseconds {
-            firstByte.recordNanoseconds(timeToHead)
-        }
-        midStream?.increment()
-        if let outcome = record.affinity, let endpoint = record.endpoint {
-            let key = AffinityKey(endpoint: endpoint, outcome: outcome)
-            let counter = handles.withLockedValue { handles in
-                Self.handle(in: &handles.affinity, key) {
-                    registry.makeCounter(
-                        name: "olla_sticky_sessions_total",
-                        labels: [("endpoint", endpoint), ("outcome", outcome.rawValue)],
-                        help:
-                            "Prompt-cache affinity outcomes (hit, miss, repin, disabled) by the endpoint that answered"
-                    )
-                }
-            }
-            counter.increment()
-        }
-        if let nanoseconds = record.overheadNanoseconds {
-            overhead.recordNanoseconds(nanoseconds)
-        }
-        if !record.isLocal {
-            queueWait.recordNanoseconds(record.queueNanoseconds)
+            return RequestHandles(counter: counter, duration: duration, firstByte: firstByte)
         }
     }
 
