@@ -10,18 +10,7 @@ extension InferenceRequest {
             return .failure(Failure(message: "Invalid JSON in request body: expected a JSON object."))
         }
         var request = InferenceRequest(model: nil, stream: false, maxTokens: nil, inputs: [], promptTokens: 1)
-        if let model = object["model"], !(model is NSNull) {
-            guard let model = JSONValue.string(model) else {
-                return .failure(Failure(message: "'model' must be a string."))
-            }
-            request.model = model
-        }
-        if let stream = object["stream"], !(stream is NSNull) {
-            guard let stream = JSONValue.bool(stream) else {
-                return .failure(Failure(message: "'stream' must be a boolean."))
-            }
-            request.stream = stream
-        }
+        if let failure = readModelAndStream(object, into: &request) { return .failure(failure) }
         if let store = object["store"], !(store is NSNull) {
             guard let store = JSONValue.bool(store) else {
                 return .failure(Failure(message: "'store' must be a boolean."))

@@ -58,18 +58,7 @@ struct InferenceRequest {
             inputs: [],
             promptTokens: max(1, (body.readableBytes + 3) / 4)
         )
-        if let model = object["model"], !(model is NSNull) {
-            guard let model = JSONValue.string(model) else {
-                return .failure(Failure(message: "'model' must be a string."))
-            }
-            request.model = model
-        }
-        if let stream = object["stream"], !(stream is NSNull) {
-            guard let stream = JSONValue.bool(stream) else {
-                return .failure(Failure(message: "'stream' must be a boolean."))
-            }
-            request.stream = stream
-        }
+        if let failure = readModelAndStream(object, into: &request) { return .failure(failure) }
         for key in ["max_tokens", "n_predict"] {
             if let limit = object[key].flatMap(JSONValue.int), limit > 0 {
                 request.maxTokens = min(limit, request.maxTokens ?? .max)
@@ -82,5 +71,21 @@ struct InferenceRequest {
         case let other?: request.inputs = [String(describing: other)]
         }
         return .success(request)
+    }
+}
+
+extension InferenceRequest {
+    /// Reads `model` (a string) and `stream` (a boolean) of every inference route's body, as LM Studio checks them.
+    /// - Returns: why the body is refused, or nil.
+    static func readModelAndStream(_ object: [String: Any], into request: inout InferenceRequest) -> Failure? {
+        if let model = object["model"], !(model is NSNull) {
+            guard let model = JSONValue.string(model) else { return Failure(message: "'model' must be a string.") }
+            request.model = model
+        }
+        if let stream = object["stream"], !(stream is NSNull) {
+            guard let stream = JSONValue.bool(stream) else { return Failure(message: "'stream' must be a boolean.") }
+            request.stream = stream
+        }
+        return nil
     }
 }

@@ -54,7 +54,12 @@ extension SimulatorHTTPHandler {
         }
     }
 
-    private func updateFaults(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
+    /// A control request's JSON object, or nil after answering 400.
+    private func controlObject(
+        _ body: ByteBuffer?,
+        context: ChannelHandlerContext,
+        head: HTTPRequestHead
+    ) -> [String: Any]? {
         guard let object = Self.jsonObject(body) else {
             writeControlAnswer(
                 context: context,
@@ -62,8 +67,13 @@ extension SimulatorHTTPHandler {
                 status: .badRequest,
                 json: ["error": "expected a JSON object"]
             )
-            return
+            return nil
         }
+        return object
+    }
+
+    private func updateFaults(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
+        guard let object = controlObject(body, context: context, head: head) else { return }
         let faults: SimulatorFaults
         let parked: [Resumption]
         do {
@@ -84,15 +94,7 @@ extension SimulatorHTTPHandler {
     }
 
     private func addModel(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
-        guard let object = Self.jsonObject(body) else {
-            writeControlAnswer(
-                context: context,
-                head: head,
-                status: .badRequest,
-                json: ["error": "expected a JSON object"]
-            )
-            return
-        }
+        guard let object = controlObject(body, context: context, head: head) else { return }
         switch SimulatedModel.from(json: object) {
         case .success(let model):
             for resume in state.addModel(model) {
@@ -114,15 +116,7 @@ extension SimulatorHTTPHandler {
     }
 
     private func updateSettings(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
-        guard let object = Self.jsonObject(body) else {
-            writeControlAnswer(
-                context: context,
-                head: head,
-                status: .badRequest,
-                json: ["error": "expected a JSON object"]
-            )
-            return
-        }
+        guard let object = controlObject(body, context: context, head: head) else { return }
         let resume: [Resumption]
         do {
             resume = try state.mergeSettings(json: object)

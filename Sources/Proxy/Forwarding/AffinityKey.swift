@@ -8,7 +8,9 @@ struct AffinityKey {
     var source: StickySessionSettings.KeySource
 
     /// The key of a request, or nil when no source yields one.
+    /// - Parameter sessionID: the request's valid `X-Olla-Session-ID` (``sessionID(in:)``), read once by the caller.
     static func of(
+        sessionID: String?,
         head: HTTPRequestHead,
         body: ByteBuffer,
         fields: JSONFieldScanner.Fields,
@@ -18,7 +20,7 @@ struct AffinityKey {
         for source in settings.keySources {
             switch source {
             case .sessionHeader:
-                if let session = sessionID(in: head.headers) {
+                if let session = sessionID {
                     return AffinityKey(hash: AffinityHash.hash(session), source: source)
                 }
             case .prefixHash:

@@ -188,7 +188,11 @@ extension ForwardedRequest {
 
         /// The model was looked up. `firstProbes`: the longest `check_timeout` of hosts never probed yet, nil
         /// when every host has been probed.
-        mutating func resolved(_ resolution: Resolution, firstProbes: TimeAmount?, now: NIODeadline) -> Action {
+        mutating func resolved(
+            _ resolution: Resolution,
+            firstProbes: @autoclosure () -> TimeAmount?,
+            now: NIODeadline
+        ) -> Action {
             switch state {
             case .initialized, .awaitingFirstProbes: break
             default: return .none
@@ -206,7 +210,7 @@ extension ForwardedRequest {
             case .ambiguous(let ids):
                 return answer(.modelAmbiguous(request.model ?? "", candidates: ids))
             case .notFound(let unlisted):
-                if let wait = waitForFirstProbes(firstProbes, now: now) { return wait }
+                if let wait = waitForFirstProbes(firstProbes(), now: now) { return wait }
                 guard unlisted.isEmpty else {
                     // A host that never listed its models may well have this one.
                     return answer(

@@ -90,11 +90,19 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         if target.keepsConversations { responseIDs = ResponseIDScanner() }
         let sticky = snapshot.configuration.proxy.stickySessions
         self.sticky = sticky.enabled ? sticky : nil
+        let sessionID = sticky.enabled ? AffinityKey.sessionID(in: head.headers) : nil
+        self.sessionID = sessionID
         // Affinity places requests under `priority` only; the other strategies are pure load spreading.
         self.affinity =
             sticky.enabled && snapshot.strategy == .priority
-            ? AffinityKey.of(head: head, body: body, fields: fields, client: clientAddress, settings: sticky) : nil
-        self.sessionID = sticky.enabled ? AffinityKey.sessionID(in: head.headers) : nil
+            ? AffinityKey.of(
+                sessionID: sessionID,
+                head: head,
+                body: body,
+                fields: fields,
+                client: clientAddress,
+                settings: sticky
+            ) : nil
     }
 
     func start() {
