@@ -43,34 +43,25 @@ enum ForwardedHeaders {
         var isEventStream: Bool
     }
 
-    /// The host's headers minus hop-by-hop ones (and those its `Connection` names), in one pass, after the status
-    /// line of the client's version.
-    static func toClient(from upstream: HTTPResponseHead, version: HTTPVersion) -> Response {
+    /// The host's headers minus hop-by-hop ones (and those its `Connection` names), in one pass over the bytes the
+    /// host sent, after the status line of the client's version.
+    static func toClient(from upstream: ResponseParser.Head, version: HTTPVersion) -> Response {
         var head = ResponseHeadWriter.start(
             version: version,
             status: upstream.status,
-            lines: upstream.headers.count + 8
+            lines: upstream.lines.readableBytes / 32 + 8
         )
         // A 1xx, 204 or 304 answer has no body, so no length either (as NIO's encoder had it).
         let bodyAllowed = upstream.status.mayHaveResponseBody
         // Names listed in Connection are hop-by-hop for this message only (rare: the list is empty at once).
-        let options = HeaderRules.connectionOptions(upstream.headers)
-        var hasLength = false
-        var isEventStream = false
-        for (name, value) in upstream.headers {
-            if HeaderRules.isHopByHop(name) { continue }
-            let isLength = name.utf8.count == 14 && name.equalsIgnoringASCIICase("content-length")
-            if isLength { hasLength = true }
-            if name.utf8.count == 12, name.equalsIgnoringASCIICase("content-type"),
-                value.hasPrefixIgnoringASCIICase("text/event-stream")
-            {
-                isEventStream = true
-            }
-            if !options.isEmpty, options.contains(name.lowercased()) { continue }
-            if isLength && !bodyAllowed { continue }
+        let options = upstream.connectionNamesHeaders ? HeaderRules.connectionOptions(upstream.headers) : []
+        upstream.forEachField { name, value in
+            if HeaderRules.isHopByHop(name) { return }
+            if !bodyAllowed && ResponseParser.equalsLowercase(name, "content-length") { return }
+            if !options.isEmpty, options.contains(String(decoding: name, as: UTF8.self).lowercased()) { return }
             head.add(name: name, value: value)
         }
-        return Response(head: head, hasLength: hasLength, isEventStream: isEventStream)
+        return Response(head: head, hasLength: upstream.hasLength, isEventStream: upstream.isEventStream)
     }
 
     /// olla's own headers on an answer: the request id always; the endpoint, the model it received and its type

@@ -27,7 +27,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
     /// Whether parts were written to the client since the last flush.
     private var unflushed = false
     /// A host's refusal held while deciding whether it means "not my conversation" (DESIGN.md 6.9).
-    private var heldAnswer: (head: HTTPResponseHead, body: ByteBuffer, overflowed: Bool)?
+    private var heldAnswer: (head: ResponseParser.Head, body: ByteBuffer, overflowed: Bool)?
     /// Learns the response ids of a stateful answer (nil for other routes).
     private var responseIDs: ResponseIDScanner?
     /// A refusal is read whole up to this size; a larger one is not "not found".
@@ -272,7 +272,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
             endpoint: placement.endpoint,
             body: bodyFor(placement)
         )
-        connection.send(request.head, body: request.separateBody, for: head)
+        connection.send(request.head, body: request.separateBody, isHEAD: head.method == .HEAD)
     }
 
     /// `X-Olla-Sticky-Session`, `X-Olla-Sticky-Key-Source` and `X-Olla-Session-ID` (DESIGN.md section 5), when
@@ -318,14 +318,14 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         connection = nil
     }
 
-    func upstreamReceived(head upstream: HTTPResponseHead) {
+    func upstreamReceived(head upstream: ResponseParser.Head) {
         guard case .awaitingHead = machine.state else { return }
         var response = ForwardedHeaders.toClient(from: upstream, version: head.version)
         let facts = StateMachine.ResponseFacts(
             status: Int(upstream.status.code),
             hasLength: response.hasLength,
             isEventStream: response.isEventStream,
-            keepAlive: upstream.isKeepAlive
+            keepAlive: upstream.keepAlive
         )
         if let placement = machine.placement {
             // A model that was loading there is loaded now: the host is asked at once (DESIGN.md 6.7).
@@ -362,7 +362,7 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         unflushed = true
     }
 
-    func upstreamReceived(body part: ByteBuffer) {
+    func upstreamReceived(body part: ByteBuffer, framed: ByteBuffer?) {
         switch machine.bodyReceived(now: .now()) {
         case .forwardBody:
             break
@@ -376,7 +376,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         }
         bytesOut += part.readableBytes
         if chunkedBody {
-            ChunkedBody.write(part, context: context)
+            // A whole chunk of the host's goes on with its own framing; a part of one is framed anew.
+            if let framed {
+                context.write(NIOAny(framed), promise: nil)
+            } else {
+                ChunkedBody.write(part, context: context)
+            }
         } else {
             context.write(NIOAny(part), promise: nil)
         }

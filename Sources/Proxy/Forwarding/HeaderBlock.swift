@@ -4,8 +4,8 @@ import NIOHTTP1
 /// Header lines as they go on the wire (`Name: value\r\n` each), written straight into a buffer: olla builds
 /// the heads it sends this way instead of filling an `HTTPHeaders` for NIO's encoders to copy and encode again.
 ///
-/// Nothing is validated here. Every value written comes from a message llhttp parsed (which refuses CR, LF and
-/// NUL in fields), from the configuration (checked when it is loaded), from a host's model list (ids with control
+/// Nothing is validated here. Every value written comes from a message llhttp or ``ResponseParser`` parsed (which
+/// refuse CR, LF and NUL in fields), from the configuration (checked when it is loaded), from a host's model list (ids with control
 /// characters are left out of the index), or from a request body only after ``HeaderRules/isSafeEcho(_:)``.
 struct HeaderBlock {
     var bytes: ByteBuffer
@@ -19,6 +19,14 @@ struct HeaderBlock {
         bytes.writeString(name)
         bytes.writeStaticString(": ")
         bytes.writeString(value)
+        bytes.writeStaticString("\r\n")
+    }
+
+    /// A line from a name and a value read as bytes (a host's answer, checked by ``ResponseParser``).
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        bytes.writeBytes(name)
+        bytes.writeStaticString(": ")
+        bytes.writeBytes(value)
         bytes.writeStaticString("\r\n")
     }
 

@@ -16,6 +16,23 @@ enum HeaderRules {
         }
     }
 
+    /// ``isHopByHop(_:)-(String)`` for a name read as bytes (a host's answer, ``ResponseParser``).
+    static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 2: return ResponseParser.equalsLowercase(name, "te")
+        case 7:
+            return ResponseParser.equalsLowercase(name, "trailer") || ResponseParser.equalsLowercase(name, "upgrade")
+        case 10:
+            return ResponseParser.equalsLowercase(name, "connection")
+                || ResponseParser.equalsLowercase(name, "keep-alive")
+        case 16: return ResponseParser.equalsLowercase(name, "proxy-connection")
+        case 17: return ResponseParser.equalsLowercase(name, "transfer-encoding")
+        case 18: return ResponseParser.equalsLowercase(name, "proxy-authenticate")
+        case 19: return ResponseParser.equalsLowercase(name, "proxy-authorization")
+        default: return false
+        }
+    }
+
     /// Headers of the client that olla replaces or must not pass on: credentials, framing, and those it sets.
     static func isReplacedOnRequest(_ name: String) -> Bool {
         // Before the switch on the length: a `proxy-*` name can have any length, 9 letters (`Proxy-Foo`) too.

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One keep-alive connection to a host, owned by the pool of its event loop and lent to one request at a time.
 final class UpstreamConnection {
@@ -20,13 +19,12 @@ final class UpstreamConnection {
     /// - Parameters:
     ///   - bytes: the head, and the body when it was copied behind it.
     ///   - body: the body when it goes as a write of its own.
-    ///   - clientHead: the client's request head, whose method tells the response decoder whether the answer has
-    ///     a body (``RequestBytesHandler`` drops it: only the bytes go out).
-    func send(_ bytes: ByteBuffer, body: ByteBuffer?, for clientHead: HTTPRequestHead) {
-        channel.write(HTTPClientRequestPart.head(clientHead), promise: nil)
-        channel.write(HTTPClientRequestPart.body(.byteBuffer(bytes)), promise: nil)
+    ///   - isHEAD: the request is a `HEAD`, whose answer has no body whatever its length says.
+    func send(_ bytes: ByteBuffer, body: ByteBuffer?, isHEAD: Bool) {
+        handler.expectResponse(toHEAD: isHEAD)
+        channel.write(bytes, promise: nil)
         if let body {
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+            channel.write(body, promise: nil)
         }
         channel.flush()
     }

@@ -1,6 +1,5 @@
 import Balancer
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -127,9 +126,8 @@ final class UpstreamConnectionPool {
                         try sync.addHandler(TLSHandshakeWaiter())
                     }
                     // Requests go out as bytes (no encoder, no header validation: the lines sent to hosts come
-                    // from parsed client requests and the checked configuration); llhttp parses the answers.
-                    try sync.addHandler(RequestBytesHandler())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    // from parsed client requests and the checked configuration); the answers are read by the
+                    // handler's own ``ResponseParser``.
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
