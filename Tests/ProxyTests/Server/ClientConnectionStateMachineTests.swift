@@ -388,6 +388,19 @@ import Testing
         #expect(machine.heldParts == 2)
     }
 
+    @Test func aPartArrivingWhileHeldPartsWaitQueuesBehindThem() {
+        var machine = forwarding()
+        _ = machine.partReceived(.head(head(.GET, "/internal/health")))
+        _ = machine.requestDone(keepAlive: true, now: at(10))
+        // Idle again, but the held head comes first: what arrives now waits behind it.
+        guard case .idle = machine.state else { return unexpected("expected idle") }
+        guard case .none = machine.partReceived(.end(nil)) else { return unexpected("expected the part held") }
+        #expect(machine.heldParts == 2)
+        guard case .head = machine.nextHeldPart(), case .end = machine.nextHeldPart() else {
+            return unexpected("expected the parts in the order they came")
+        }
+    }
+
     // MARK: Drain
 
     @Test func aDrainClosesAnIdleConnectionAtOnce() {
