@@ -3,7 +3,9 @@ import NIOCore
 import NIOHTTP1
 
 /// The last handler of a client connection's pipeline: reads each request (head and bounded body), asks
-/// the router where it goes, answers local routes, and hands proxied requests to ``ForwardedRequest``.
+/// the router where it goes, answers local routes, and hands proxied requests to ``ForwardedRequest``. Its
+/// decisions (limits, timeouts, pipelining, drain, refusals, keep-alive) are made by its ``StateMachine``; this
+/// class only performs the actions: it keeps the body, writes answers, and starts forwarded requests.
 ///
 /// Pipeline: `HTTPRequestDecoder` (with `max_header_size`), then this; no response encoder: every answer is
 /// written as bytes (``ResponseHeadWriter``, ``ChunkedBody``). It handles
@@ -20,44 +22,19 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     private let sweeper: DeadlineSweeper
     private var client = ClientAddress(ip: nil, isLoopback: false)
     private var context: ChannelHandlerContext?
-
-    private enum State {
-        /// Between requests.
-        case idle
-        /// Reading a request's body.
-        case receiving
-        /// A response was sent early (413); the rest of the request is ignored and the connection closes.
-        case discarding
-        /// A proxied request is in progress.
-        case forwarding(ForwardedRequest)
-        /// A local answer is being written.
-        case answering
-        case closed
-    }
-
-    private var state = State.idle
-    // The request being read; kept in the handler rather than in a per-request object.
-    private var head: HTTPRequestHead?
-    private var decision: RouteDecision?
+    private var machine = StateMachine()
+    // The request being read, kept in the handler rather than in a per-request object: the routing snapshot
+    // of its head (whose configuration holds for the whole request) and its body.
     private var snapshot: RoutingSnapshot?
     private var body: ByteBuffer?
-    private var bodyBytes = 0
     /// Body bytes of this connection counted in ``ProxyServices/bufferedBodies``, given back when the request ends.
     private var heldBodyBytes = 0
-    private var requestID = ""
-    private var receivedAt = NIODeadline.uptimeNanoseconds(0)
-    /// When an idle keep-alive connection is closed (`server.idle_timeout`).
-    private var idleDeadline: NIODeadline?
-    /// When a request still being read is cut (`server.read_timeout`).
-    private var readDeadline: NIODeadline?
+    /// The request being forwarded (the machine is in ``StateMachine/State/forwarding``).
+    private var forwarded: ForwardedRequest?
     var sweepIndex = -1
-    /// Parts of requests that arrived while an answer was still being written (HTTP pipelining), handled in
-    /// order once it is done. Reading stops meanwhile, so this holds at most what the last read brought.
-    private var pipelined: [HTTPServerRequestPart] = []
-    private var readingPaused = false
-    private var replaying = false
+
     /// Close once the current answer is written (graceful drain, or an unreadable pipelined request).
-    private(set) var closesAfterResponse = false
+    var closesAfterResponse: Bool { machine.closesAfterResponse }
 
     init(services: ProxyServices, loop: LoopResources) {
         self.services = services
@@ -71,66 +48,31 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     func channelActive(context: ChannelHandlerContext) {
         client = ClientAddress(context.channel.remoteAddress)
-        let limit = services.table.snapshot.configuration.server.maxConnections
-        guard services.connections.admit(context.channel, limit: limit) else {
-            state = .closed
-            context.close(promise: nil)
-            return
-        }
-        sweeper.add(self)
-        armIdleTimer(context: context)
-        context.fireChannelActive()
+        let server = services.table.snapshot.configuration.server
+        let admitted = services.connections.admit(context.channel, limit: server.maxConnections)
+        run(
+            machine.connectionOpened(admitted: admitted, idleTimeout: server.idleTimeout.timeAmount, now: .now()),
+            context: context
+        )
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         releaseBody()
         services.connections.remove(context.channel)
         sweeper.remove(self)
-        idleDeadline = nil
-        readDeadline = nil
-        if case .forwarding(let request) = state {
-            request.clientClosed()
-        }
-        state = .closed
+        run(machine.connectionClosed(), context: context)
+        forwarded = nil
         self.context = nil
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .forwarding(let request) = state {
-            request.clientWritabilityChanged(isWritable: context.channel.isWritable)
-        }
+        forwarded?.clientWritabilityChanged(isWritable: context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if isAnswering || !pipelined.isEmpty {
-            // A pipelined request: keep it for later, and read no more until the answers caught up.
-            pipelined.append(part)
-            pauseReading(context: context)
-            return
-        }
-        handle(part, context: context)
-    }
-
-    /// Whether a response is being produced, so a new request must wait its turn.
-    private var isAnswering: Bool {
-        switch state {
-        case .forwarding, .answering: return true
-        default: return false
-        }
-    }
-
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            receiveHead(head, context: context)
-        case .body(let part):
-            receiveBody(part, context: context)
-        case .end:
-            receiveEnd(context: context)
-        }
+        run(machine.partReceived(unwrapInboundIn(data)), context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -138,100 +80,114 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        // Graceful drain: an idle connection closes now, a busy one once its answer is written.
-        if case .idle = state, pipelined.isEmpty {
-            context.close(promise: nil)
-        } else {
-            closesAfterResponse = true
-        }
+        run(machine.quiesce(), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else {
-            context.close(promise: nil)
-            return
-        }
-        if isAnswering || !pipelined.isEmpty {
-            // A pipelined request that cannot be parsed: finish the answers before it, then close.
-            closesAfterResponse = true
-            pipelined.removeAll()
-            pauseReading(context: context)
-            return
-        }
-        // A request that cannot be parsed ends the connection, after a JSON answer when nothing was sent yet.
-        switch state {
-        case .discarding:
-            // Answered already (413, 503 for memory): what the client sends after is dropped, whatever it is.
-            return
-        case .idle, .receiving:
-            let problem: ProxyError
-            if case .headerOverflow = parserError {
-                problem = .requestTooLarge("The request head is larger than max_header_size.", headers: true)
-            } else {
-                problem = .invalidRequest("Malformed HTTP request: \(parserError).")
+        run(machine.errorCaught(error, newRequestID: services.requestIDs.next(), now: .now()), context: context)
+    }
+
+    /// The sweeper's check: idle and read timeouts here, the forwarded request's own after.
+    func checkDeadlines(now: NIODeadline) {
+        guard let context else { return }
+        run(machine.deadlinePassed(now: now), context: context)
+    }
+
+    /// Called once the last part of the current response has been written: the next request may start.
+    func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
+        releaseBody()
+        snapshot = nil
+        body = nil
+        forwarded = nil
+        run(machine.requestDone(keepAlive: keepAlive, now: .now()), context: context)
+    }
+
+    // MARK: Running the machine's actions
+
+    private func run(_ action: StateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .process(let part):
+            process(part, context: context)
+        case .pauseReading:
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        case .resumeReading:
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            context.read()
+        case .replayHeldParts:
+            while let part = machine.nextHeldPart() {
+                process(part, context: context)
             }
-            if requestID.isEmpty { requestID = services.requestIDs.next() }
-            // A head that could not be parsed never started a request: it is timed from now.
-            if case .idle = state { receivedAt = .now() }
-            answerEarly(problem, context: context)
-        default:
+            run(machine.replayEnded(), context: context)
+        case .watchDeadlines:
+            sweeper.add(self)
+            context.fireChannelActive()
+        case .close:
             context.close(promise: nil)
+        case .writeContinue:
+            let interim = ResponseHeadWriter.interimContinue(version: machine.head?.version ?? .http1_1)
+            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+        case .buffer(let part):
+            buffer(part, context: context)
+        case .answerEarly(let problem):
+            body = nil
+            releaseBody()
+            writeLocal(problem.response, keepAlive: false, context: context, lingering: true)
+        case .answer(let problem, let keepAlive):
+            writeLocal(problem.response, keepAlive: keepAlive, context: context)
+        case .answerLocally(let route, let keepAlive):
+            guard let head = machine.head, let snapshot else { return }
+            let request = LocalRequest(
+                head: head,
+                body: takeBody(),
+                client: client,
+                requestID: machine.requestID,
+                snapshot: snapshot
+            )
+            writeLocal(route(request), keepAlive: keepAlive, context: context)
+        case .forward(let target):
+            forward(target, context: context)
+        case .checkForwardedDeadlines(let now):
+            forwarded?.checkDeadlines(now: now)
+        case .abandonForwarded:
+            forwarded?.clientClosed()
         }
     }
 
     // MARK: Reading a request
 
-    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard case .idle = state else {
-            // A new head while the last request's body was still expected: the decoder never does that.
-            context.close(promise: nil)
-            return
-        }
-        idleDeadline = nil
-        receivedAt = .now()
-        let snapshot = services.table.snapshot
-        let server = snapshot.configuration.server
-        self.snapshot = snapshot
-        self.head = head
-        self.body = nil
-        self.bodyBytes = 0
-        self.requestID = Self.requestID(from: head.headers) ?? services.requestIDs.next()
-        self.state = .receiving
-        readDeadline = receivedAt + server.readTimeout.timeAmount
-        if let refusal = HeaderRules.refusal(of: head) {
-            answerEarly(.invalidRequest("Malformed HTTP request: \(refusal)."), context: context)
-            return
-        }
-        if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > server.maxBodySize
-        {
-            rejectTooLarge(context: context)
-            return
-        }
-        decision = services.router.route(head, client: client, snapshot: snapshot)
-        if head.headers.contains(name: "expect") {
-            // curl waits for this before sending a large body.
-            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                let interim = ResponseHeadWriter.interimContinue(version: head.version)
-                context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
-            }
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            let snapshot = services.table.snapshot
+            let server = snapshot.configuration.server
+            let action = machine.headReceived(
+                head,
+                limits: .init(
+                    maxBodySize: server.maxBodySize,
+                    readTimeout: server.readTimeout.timeAmount,
+                    idleTimeout: server.idleTimeout.timeAmount
+                ),
+                route: services.router.route(head, client: client, snapshot: snapshot),
+                newRequestID: services.requestIDs.next(),
+                now: .now()
+            )
+            self.snapshot = snapshot
+            run(action, context: context)
+        case .body(let part):
+            run(machine.bodyReceived(part), context: context)
+        case .end:
+            run(machine.endReceived(), context: context)
         }
     }
 
-    private func receiveBody(_ part: ByteBuffer, context: ChannelHandlerContext) {
-        guard case .receiving = state, let snapshot else { return }
-        let server = snapshot.configuration.server
-        bodyBytes += part.readableBytes
-        guard bodyBytes <= server.maxBodySize else {
-            rejectTooLarge(context: context)
-            return
-        }
-        guard services.bufferedBodies.reserve(part.readableBytes, limit: server.maxBufferedBody) else {
-            releaseBody()
-            let problem = ProxyError.overloaded(
-                "olla holds as many request bodies as it may (server.request_limits.max_buffered_body); try again."
-            )
-            answerEarly(problem, context: context)
-            return
+    /// Keeps a body part once its bytes are counted against `max_buffered_body`.
+    private func buffer(_ part: ByteBuffer, context: ChannelHandlerContext) {
+        guard let snapshot else { return }
+        guard services.bufferedBodies.reserve(part.readableBytes, limit: snapshot.configuration.server.maxBufferedBody)
+        else {
+            return run(machine.bufferedBodyRefused(), context: context)
         }
         heldBodyBytes += part.readableBytes
         if body == nil {
@@ -242,39 +198,16 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         }
     }
 
-    private func receiveEnd(context: ChannelHandlerContext) {
-        readDeadline = nil
-        switch state {
-        case .receiving:
-            break
-        case .discarding:
-            return
-        default:
-            context.close(promise: nil)
-            return
-        }
-        guard let head, let snapshot, let decision else { return }
+    /// The body read so far, given up by the handler (it goes to the answer or the forwarded request).
+    private func takeBody() -> ByteBuffer {
         let body = self.body ?? ByteBuffer()
         self.body = nil
-        switch decision {
-        case .respond(let route):
-            state = .answering
-            let response = route(
-                LocalRequest(head: head, body: body, client: client, requestID: requestID, snapshot: snapshot)
-            )
-            writeLocal(response, keepAlive: head.isKeepAlive, context: context, version: head.version)
-        case .forward(let target):
-            forward(target, head: head, body: body, snapshot: snapshot, context: context)
-        }
+        return body
     }
 
-    private func forward(
-        _ target: ForwardTarget,
-        head: HTTPRequestHead,
-        body: ByteBuffer,
-        snapshot: RoutingSnapshot,
-        context: ChannelHandlerContext
-    ) {
+    private func forward(_ target: ForwardTarget, context: ChannelHandlerContext) {
+        guard let head = machine.head, let snapshot else { return }
+        let body = takeBody()
         var fields = JSONFieldScanner.Fields()
         if target.requiresJSONBody || body.readableBytes > 0 {
             let scanned = body.withUnsafeReadableBytes { JSONFieldScanner.scan($0) }
@@ -284,15 +217,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             case .failure(let malformed):
                 // Only the inference routes need JSON; anything else under the prefix goes through as is.
                 if target.requiresJSONBody {
-                    return answer(
-                        .invalidRequest("The request body is not valid JSON: \(malformed)."),
-                        context: context
-                    )
+                    let problem = ProxyError.invalidRequest("The request body is not valid JSON: \(malformed).")
+                    return run(machine.bodyRefused(problem), context: context)
                 }
             }
         }
         if fields.modelIsNotAString {
-            return answer(.invalidRequest("The field 'model' must be a string."), context: context)
+            return run(machine.bodyRefused(.invalidRequest("The field 'model' must be a string.")), context: context)
         }
         let request = ForwardedRequest(
             client: self,
@@ -305,44 +236,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             target: target,
             fields: fields,
             clientAddress: client,
-            requestID: requestID,
-            receivedAt: receivedAt
+            requestID: machine.requestID,
+            receivedAt: machine.receivedAt
         )
-        state = .forwarding(request)
+        forwarded = request
         request.start()
-    }
-
-    private func rejectTooLarge(context: ChannelHandlerContext) {
-        let limit = snapshot?.configuration.server.maxBodySize ?? 0
-        let problem = ProxyError.requestTooLarge("The request body is larger than max_body_size (\(limit) bytes).")
-        answerEarly(problem, context: context)
-    }
-
-    private func readTimedOut() {
-        guard let context, case .receiving = state else { return }
-        let problem = ProxyError(
-            status: .requestTimeout,
-            code: "request_timeout",
-            type: "invalid_request_error",
-            message: "The request was not received within server.read_timeout."
-        )
-        answerEarly(problem, context: context)
-    }
-
-    /// Answers before the request was read to its end, then closes without losing the answer: the rest of the
-    /// request is read and dropped (``LingeringCloseHandler``).
-    private func answerEarly(_ problem: ProxyError, context: ChannelHandlerContext) {
-        readDeadline = nil
-        state = .answering
-        body = nil
-        releaseBody()
-        writeLocal(
-            problem.response,
-            keepAlive: false,
-            context: context,
-            version: head?.version ?? .http1_1,
-            lingering: true
-        )
     }
 
     private func releaseBody() {
@@ -352,31 +250,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     // MARK: Answering
 
-    private func answer(_ problem: ProxyError, context: ChannelHandlerContext) {
-        state = .answering
-        writeLocal(
-            problem.response,
-            keepAlive: head?.isKeepAlive ?? false,
-            context: context,
-            version: head?.version ?? .http1_1
-        )
-    }
-
+    /// Writes olla's own answer, logs it, and ends the request. `lingering`: the answer came before the request
+    /// was read to its end; the connection closes without losing it, as the rest of the request is read and
+    /// dropped (``LingeringCloseHandler``).
     private func writeLocal(
         _ response: LocalResponse,
         keepAlive: Bool,
         context: ChannelHandlerContext,
-        version: HTTPVersion,
         lingering: Bool = false
     ) {
-        let keepAlive = KeepAlive.allowed(
-            requested: keepAlive,
-            http11: true,
-            closing: closesAfterResponse,
-            responseHasLength: true
-        )
+        let head = machine.head
+        let requestID = machine.requestID
         var response = response
         response.headers.add(name: "X-Olla-Request-ID", value: requestID)
+        let version = head?.version ?? .http1_1
         let written = response.write(to: context, version: version, keepAlive: keepAlive, method: head?.method)
         if lingering {
             // Enough for a client to finish sending a body of the largest allowed size, or 64 MB.
@@ -391,83 +278,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
                 method: head?.method.rawValue ?? "-",
                 path: head?.uri ?? "-",
                 status: Int(response.status.code),
-                durationNanoseconds: (NIODeadline.now() - receivedAt).nanoseconds,
-                bytesIn: bodyBytes,
+                durationNanoseconds: (NIODeadline.now() - machine.receivedAt).nanoseconds,
+                bytesIn: machine.bodyBytes,
                 bytesOut: response.body.readableBytes
             )
         )
-        if case .answering = state {
-            requestDone(keepAlive: keepAlive, context: context)
-        }
-    }
-
-    /// Called once the last part of the current response has been written: the next request may start.
-    func requestDone(keepAlive: Bool, context: ChannelHandlerContext) {
-        releaseBody()
-        let idleTimeout = snapshot?.configuration.server.idleTimeout
-        head = nil
-        decision = nil
-        snapshot = nil
-        body = nil
-        guard keepAlive, !closesAfterResponse else {
-            // The writer of the last part closes the connection once it is flushed.
-            state = .discarding
-            pipelined.removeAll()
-            return
-        }
-        state = .idle
-        armIdleTimer(context: context, timeout: idleTimeout)
-        handlePipelined(context: context)
-    }
-
-    /// Handles the requests that waited for the last answer, in order, until one of them needs time.
-    private func handlePipelined(context: ChannelHandlerContext) {
-        // A pipelined request answered at once ends in requestDone again; the loop below goes on from there.
-        guard !replaying else { return }
-        replaying = true
-        defer { replaying = false }
-        while !pipelined.isEmpty, !isAnswering {
-            if case .closed = state { return }
-            if case .discarding = state { return }
-            handle(pipelined.removeFirst(), context: context)
-        }
-        if pipelined.isEmpty && readingPaused {
-            readingPaused = false
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-            context.read()
-        }
-    }
-
-    private func pauseReading(context: ChannelHandlerContext) {
-        guard !readingPaused else { return }
-        readingPaused = true
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
-    }
-
-    // MARK: Timers and ids
-
-    /// - Parameter timeout: `server.idle_timeout` of the request just answered, when there was one; else the
-    ///   current configuration's is read.
-    private func armIdleTimer(context: ChannelHandlerContext, timeout: Duration? = nil) {
-        let timeout = timeout ?? services.table.snapshot.configuration.server.idleTimeout
-        idleDeadline = .now() + timeout.timeAmount
-    }
-
-    /// The sweeper's check: idle and read timeouts here, the forwarded request's own after.
-    func checkDeadlines(now: NIODeadline) {
-        if let deadline = idleDeadline, deadline <= now, case .idle = state, pipelined.isEmpty {
-            idleDeadline = nil
-            context?.close(promise: nil)
-            return
-        }
-        if let deadline = readDeadline, deadline <= now {
-            readDeadline = nil
-            readTimedOut()
-            return
-        }
-        if case .forwarding(let request) = state {
-            request.checkDeadlines(now: now)
-        }
+        requestDone(keepAlive: keepAlive, context: context)
     }
 
     /// The client's `X-Request-ID` when it is at most 128 printable ASCII characters (DESIGN.md section 5).
