@@ -269,9 +269,15 @@ extension ClientConnectionHandler {
                 } else {
                     problem = .invalidRequest("Malformed HTTP request: \(parserError).")
                 }
-                if requestID.isEmpty { requestID = newRequestID() }
-                // A head that could not be parsed never started a request: it is timed from now.
-                if case .idle = state { receivedAt = now }
+                if case .idle = state {
+                    // A head that could not be parsed never started a request: it gets an id of its own (not the
+                    // last request's, on a kept-alive connection), no body, and is timed from now.
+                    requestID = newRequestID()
+                    bodyBytes = 0
+                    receivedAt = now
+                } else if requestID.isEmpty {
+                    requestID = newRequestID()
+                }
                 return answerEarly(problem)
             default:
                 return .close

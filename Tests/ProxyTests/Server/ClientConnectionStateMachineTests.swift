@@ -272,6 +272,24 @@ import Testing
         #expect(tooLarge.status == .requestHeaderFieldsTooLarge && tooLarge.code == "request_too_large")
     }
 
+    @Test func aParseErrorAfterAKeptAliveRequestGetsAnIDOfItsOwn() {
+        var machine = forwarding()
+        #expect(machine.requestID == "olla-1" && machine.bodyBytes == 10)
+        guard case .none = machine.requestDone(keepAlive: true, now: at(200)) else {
+            return unexpected("expected nothing")
+        }
+        guard
+            case .answerEarly = machine.errorCaught(
+                HTTPParserError.invalidHeaderToken,
+                newRequestID: "olla-2",
+                now: at(300)
+            )
+        else {
+            return unexpected("expected an early answer")
+        }
+        #expect(machine.requestID == "olla-2" && machine.bodyBytes == 0 && machine.receivedAt == at(300))
+    }
+
     @Test func aParseErrorWhileReceivingIs400TimedFromTheHead() {
         var machine = opened()
         _ = receive(head(), &machine, route: chat, at: 10)
