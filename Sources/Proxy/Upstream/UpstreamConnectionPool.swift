@@ -136,7 +136,15 @@ final class UpstreamConnectionPool {
             }
         // `connection_timeout` bounds the TCP connect and, for https, the TLS handshake after it.
         let deadline = NIODeadline.now() + timeout
-        bootstrap.connect(host: url.host, port: url.port).assumeIsolated().whenComplete { result in
+        // An address given as an IP literal is connected to as is: `connect(host:port:)` would resolve it with
+        // getaddrinfo on a dispatch queue and come back to the loop, for every new connection.
+        let connected: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+            connected = bootstrap.connect(to: address)
+        } else {
+            connected = bootstrap.connect(host: url.host, port: url.port)
+        }
+        connected.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 do {
