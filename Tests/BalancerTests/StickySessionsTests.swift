@@ -43,6 +43,16 @@ struct StickySessionsTests {
         #expect(statistics.activeSessions == 2_000 && statistics.evictions == 0)
     }
 
+    @Test func countersAreExactWhenTwoThreadsRecordOneKeyAtOnce() {
+        let sessions = Self.sessions(maxSessions: 1_000)
+        let key = AffinityHash.hash("busy conversation")
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            for turn in 0..<100_000 { _ = sessions.record(key: key, firstRanked: true, now: Int64(turn / 1_000)) }
+        }
+        let statistics = sessions.statistics(now: 100)
+        #expect(statistics.misses == 1 && statistics.hits == 199_999 && statistics.insertions == 1, "\(statistics)")
+    }
+
     @Test func aKeySeenOnOneThreadIsAHitOnAnother() {
         let sessions = Self.sessions(maxSessions: 1_000)
         let key = AffinityHash.hash("conversation")

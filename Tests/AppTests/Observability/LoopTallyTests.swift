@@ -102,7 +102,9 @@ struct LoopTallyTests {
         ]
         let counted = exposition.samples.filter { names.contains(Self.family(of: $0.name)) }
         #expect(counted.count == expected.samples.count)
-        #expect(Set(counted.map(Self.line)) == Set(expected.samples.map(Self.line)))
+        let ours = Set(counted.map(Self.line))
+        let theirs = Set(expected.samples.map(Self.line))
+        #expect(ours == theirs, "only ours: \(ours.subtracting(theirs)), only theirs: \(theirs.subtracting(ours))")
         for name in names { #expect(exposition.types[name] == expected.types[name], "\(name)") }
         #expect(
             exposition.value("olla_requests_total", ["endpoint": "studio-a", "model": "qwen", "status": "200"])
