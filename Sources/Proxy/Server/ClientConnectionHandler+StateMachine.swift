@@ -165,9 +165,15 @@ extension ClientConnectionHandler {
             newRequestID: @autoclosure () -> String,
             now: NIODeadline
         ) -> Action {
-            guard case .idle = state else {
-                // A new head while the last request's body was still expected (the decoder never does that), or
-                // after an answer that ends the connection.
+            switch state {
+            case .idle:
+                break
+            case .discarding:
+                // A request sent behind an answer that ends the connection (an early 413, a `Connection: close`):
+                // dropped, as the lingering close drops what follows, so that the answer is not cut by a close.
+                return .none
+            default:
+                // A new head while the last request's body was still expected: the decoder never does that.
                 return .close
             }
             idleDeadline = nil
