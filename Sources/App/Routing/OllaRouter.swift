@@ -102,7 +102,7 @@ struct OllaRouter: RequestRouter {
             guard head.method == .POST else {
                 return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
             }
-            return .forward(ForwardTarget(upstreamPath: String(rest), requiresJSONBody: true))
+            return .forward(ForwardTarget(upstreamPath: Self.upstreamPath(rest, path: path), requiresJSONBody: true))
         case "/v1/responses", "/api/v1/chat", "/v1/messages":
             guard head.method == .POST else {
                 return Self.error(.methodNotAllowed(head.method, head.uri, allowed: "POST"))
@@ -115,6 +115,18 @@ struct OllaRouter: RequestRouter {
             return .forward(
                 ForwardTarget(upstreamPath: path.isEmpty ? "/" + rest : String(rest), requiresJSONBody: false)
             )
+        }
+    }
+
+    /// The path for the host: the inference paths without a query as literals (a `String` made of a longer
+    /// `Substring` is an allocation, on every chat).
+    private static func upstreamPath(_ rest: Substring, path: Substring) -> String {
+        guard path.utf8.count == rest.utf8.count else { return String(rest) }
+        switch path {
+        case "/v1/chat/completions": return "/v1/chat/completions"
+        case "/v1/completions": return "/v1/completions"
+        case "/v1/embeddings": return "/v1/embeddings"
+        default: return String(rest)
         }
     }
 

@@ -81,6 +81,37 @@ extension JSONFieldScanner {
         case array
     }
 
+    /// The containers open while a value is skipped, one bit each, held inline: an array of them allocated on
+    /// every request whose body nests (every chat: `messages` is an array of objects).
+    private struct ContainerStack {
+        /// 512 bits, ``JSONFieldScanner/maximumDepth`` levels; a set bit is an array.
+        private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        private(set) var count = 0
+
+        var last: Container? {
+            guard count > 0 else { return nil }
+            let index = count - 1
+            let word = withUnsafeBytes(of: words) { $0.load(fromByteOffset: (index >> 6) * 8, as: UInt64.self) }
+            return word & (1 << UInt64(index & 63)) != 0 ? .array : .object
+        }
+
+        mutating func append(_ container: Container) {
+            precondition(count < JSONFieldScanner.maximumDepth)
+            let index = count
+            withUnsafeMutableBytes(of: &words) { bytes in
+                var word = bytes.load(fromByteOffset: (index >> 6) * 8, as: UInt64.self)
+                let bit = UInt64(1) << UInt64(index & 63)
+                word = container == .array ? word | bit : word & ~bit
+                bytes.storeBytes(of: word, toByteOffset: (index >> 6) * 8, as: UInt64.self)
+            }
+            count += 1
+        }
+
+        mutating func removeLast() {
+            count -= 1
+        }
+    }
+
     private struct Cursor {
         let bytes: UnsafeRawBufferPointer
         var offset = 0
@@ -234,7 +265,7 @@ extension JSONFieldScanner {
         /// Skips one value of any kind, containers included, keeping a stack of open containers rather
         /// than recursing.
         mutating func skipValue() throws(Malformed) {
-            var stack: [Container] = []
+            var stack = ContainerStack()
             // Expecting a value at the current offset.
             while true {
                 skipWhitespace()

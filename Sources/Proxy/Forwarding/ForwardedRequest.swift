@@ -560,6 +560,12 @@ final class ForwardedRequest: UpstreamResponseReceiver {
         keepAlive: Bool,
         closeAfter written: EventLoopFuture<Void>?
     ) {
+        // Every ending let the host's connection go already; a connection still held here would keep this request
+        // alive through its handler (``UpstreamHandler/receiver``).
+        if connection != nil {
+            assertionFailure("a request completed while holding its host's connection")
+            dropConnection()
+        }
         // A drain may have begun since the answer's head said keep-alive.
         let keepAlive = keepAlive && !closesAfterResponse
         let status = machine.responseStatus

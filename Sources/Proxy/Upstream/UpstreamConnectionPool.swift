@@ -19,10 +19,16 @@ final class UpstreamConnectionPool {
     /// which LM Studio's server inherits, so that olla rarely picks a connection the host is closing.
     static let idleTimeout = TimeAmount.seconds(4)
 
-    private struct IdleConnections {
+    /// A class, so that taking and giving back change its array in place (a struct in the dictionary was copied
+    /// on the way, an allocation per request).
+    private final class IdleConnections {
         /// Held so the key (its object identity) cannot be reused by another endpoint.
         let endpoint: EndpointRuntime
         var connections: [UpstreamConnection] = []
+
+        init(endpoint: EndpointRuntime) {
+            self.endpoint = endpoint
+        }
     }
 
     init(eventLoop: any EventLoop, tlsContext: NIOSSLContext?) {
@@ -35,14 +41,13 @@ final class UpstreamConnectionPool {
     /// A connection handed out this way carried a request before, so the host may have closed it meanwhile;
     /// the caller retries once on a new connection when it finds it closed.
     func takeIdle(_ endpoint: EndpointRuntime) -> UpstreamConnection? {
-        let key = ObjectIdentifier(endpoint)
+        guard let entry = idle[ObjectIdentifier(endpoint)] else { return nil }
         let now = NIODeadline.now()
-        while let connection = idle[key]?.connections.popLast() {
+        while let connection = entry.connections.popLast() {
             guard connection.isActive, now - connection.idleSince < Self.idleTimeout else {
                 connection.close()
                 continue
             }
-            connection.handler.onIdleClose = nil
             return connection
         }
         return nil
@@ -53,20 +58,19 @@ final class UpstreamConnectionPool {
         eventLoop.preconditionInEventLoop()
         connection.handler.receiver = nil
         let key = ObjectIdentifier(endpoint)
-        guard connection.isActive, !endpoint.isRetired, (idle[key]?.connections.count ?? 0) < Self.maximumIdlePerHost
-        else {
+        let entry: IdleConnections
+        if let existing = idle[key] {
+            entry = existing
+        } else {
+            entry = IdleConnections(endpoint: endpoint)
+            idle[key] = entry
+        }
+        guard connection.isActive, !endpoint.isRetired, entry.connections.count < Self.maximumIdlePerHost else {
             connection.close()
             return
         }
         connection.idleSince = .now()
-        connection.handler.onIdleClose = { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.forget(connection, key: key)
-        }
-        if idle[key] == nil {
-            idle[key] = IdleConnections(endpoint: endpoint)
-        }
-        idle[key]!.connections.append(connection)
+        entry.connections.append(connection)
     }
 
     /// Idle connections now, for tests and status.
@@ -90,10 +94,11 @@ final class UpstreamConnectionPool {
         }
     }
 
+    /// An idle connection closed: it is no longer offered. (A connection in use is not in the list.)
     private func forget(_ connection: UpstreamConnection, key: ObjectIdentifier) {
-        guard var entry = idle[key] else { return }
+        guard let entry = idle[key] else { return }
         entry.connections.removeAll { $0 === connection }
-        idle[key] = entry.connections.isEmpty ? nil : entry
+        if entry.connections.isEmpty { idle[key] = nil }
     }
 
     /// Opens a new connection to `endpoint` on this loop (TLS for https hosts).
@@ -153,6 +158,12 @@ final class UpstreamConnectionPool {
                         channel: channel,
                         handler: try sync.handler(type: UpstreamHandler.self)
                     )
+                    // Set once for the connection's life: the handler calls it only when it closes while idle.
+                    let key = ObjectIdentifier(endpoint)
+                    connection.handler.onIdleClose = { [weak self, weak connection] in
+                        guard let self, let connection else { return }
+                        self.forget(connection, key: key)
+                    }
                     guard tls != nil else { return completion(.success((connection, false))) }
                     let waiter = try sync.handler(type: TLSHandshakeWaiter.self)
                     let expiry = channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {

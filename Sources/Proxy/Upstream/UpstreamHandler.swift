@@ -22,7 +22,12 @@ final class UpstreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     /// The request using the connection; nil while the connection sits idle in the pool.
-    weak var receiver: (any UpstreamResponseReceiver)?
+    ///
+    /// Strong, not weak (a weak reference allocates its object's side table: a malloc per request). The cycle with
+    /// the request, which holds the connection, is broken whenever the request lets the connection go: given back
+    /// (``UpstreamConnectionPool/giveBack(_:to:)``), closed (``UpstreamConnection/close()``), or failed here; and a
+    /// request always does one of these when it completes.
+    var receiver: (any UpstreamResponseReceiver)?
     /// Called once when the channel closes while idle, so the pool forgets it.
     var onIdleClose: (() -> Void)?
     private(set) var isActive = true
