@@ -110,7 +110,7 @@ actor SimulatorListener {
             .serverChannelOption(.backlog, value: 512)
             // Binding the same port again after `refuseConnections` must not wait for TIME_WAIT.
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {

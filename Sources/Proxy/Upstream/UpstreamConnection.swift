@@ -4,7 +4,7 @@ import NIOCore
 final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
-    /// When the connection last went back to the pool, for the idle sweep.
+    /// When the connection last went back to the pool: it is not reused, and is closed, once it has been idle long.
     var idleSince: NIODeadline
 
     init(channel: any Channel, handler: UpstreamHandler) {

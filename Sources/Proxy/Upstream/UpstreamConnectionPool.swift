@@ -17,7 +17,13 @@ final class UpstreamConnectionPool {
     static let maximumIdlePerHost = 256
     /// Idle connections older than this are not reused. Below Node's default keep-alive timeout (5 s),
     /// which LM Studio's server inherits, so that olla rarely picks a connection the host is closing.
-    static let idleTimeout = TimeAmount.seconds(4)
+    static let defaultIdleTimeout = TimeAmount.seconds(4)
+    private let idleTimeout: TimeAmount
+    /// Closes the connections idle for longer than ``idleTimeout``, about once a second while there are any, so
+    /// that a request seldom finds them (and never closes a whole list of them in its own way).
+    private var idleSweep: Scheduled<Void>?
+    /// Sweeps run so far, for tests.
+    private(set) var idleSweeps = 0
 
     /// A class, so that taking and giving back change its array in place (a struct in the dictionary was copied
     /// on the way, an allocation per request).
@@ -31,9 +37,10 @@ final class UpstreamConnectionPool {
         }
     }
 
-    init(eventLoop: any EventLoop, tlsContext: NIOSSLContext?) {
+    init(eventLoop: any EventLoop, tlsContext: NIOSSLContext?, idleTimeout: TimeAmount = defaultIdleTimeout) {
         self.eventLoop = eventLoop
         self.tlsContext = tlsContext
+        self.idleTimeout = idleTimeout
     }
 
     /// The most recently used idle connection to `endpoint` that is still open and fresh enough, if any.
@@ -44,7 +51,16 @@ final class UpstreamConnectionPool {
         guard let entry = idle[ObjectIdentifier(endpoint)] else { return nil }
         let now = NIODeadline.now()
         while let connection = entry.connections.popLast() {
-            guard connection.isActive, now - connection.idleSince < Self.idleTimeout else {
+            guard now - connection.idleSince < idleTimeout else {
+                // The newest is too old, so every one is: they are closed once this request's work is done.
+                let stale = entry.connections + [connection]
+                entry.connections.removeAll(keepingCapacity: true)
+                eventLoop.assumeIsolated().execute {
+                    for connection in stale { connection.close() }
+                }
+                return nil
+            }
+            guard connection.isActive else {
                 connection.close()
                 continue
             }
@@ -71,6 +87,30 @@ final class UpstreamConnectionPool {
         }
         connection.idleSince = .now()
         entry.connections.append(connection)
+        if idleSweep == nil { scheduleIdleSweep() }
+    }
+
+    private func scheduleIdleSweep() {
+        let interval = TimeAmount.nanoseconds(min(1_000_000_000, idleTimeout.nanoseconds / 2))
+        idleSweep = eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+            idleSweep = nil
+            idleSweeps += 1
+            closeStale(now: .now())
+            if idleCount > 0 { scheduleIdleSweep() }
+        }
+    }
+
+    /// Closes the connections idle for ``idleTimeout`` or longer: the oldest of each list, which come first.
+    private func closeStale(now: NIODeadline) {
+        var emptied: [ObjectIdentifier] = []
+        for (key, entry) in idle {
+            let fresh = entry.connections.firstIndex { now - $0.idleSince < idleTimeout } ?? entry.connections.count
+            guard fresh > 0 else { continue }
+            for connection in entry.connections[..<fresh] { connection.close() }
+            entry.connections.removeFirst(fresh)
+            if entry.connections.isEmpty { emptied.append(key) }
+        }
+        for key in emptied { idle[key] = nil }
     }
 
     /// Idle connections now, for tests and status.
@@ -80,6 +120,8 @@ final class UpstreamConnectionPool {
 
     /// Closes every idle connection (shutdown).
     func closeIdle() {
+        idleSweep?.cancel()
+        idleSweep = nil
         for (_, entry) in idle {
             for connection in entry.connections { connection.close() }
         }
@@ -122,7 +164,7 @@ final class UpstreamConnectionPool {
         let serverName = Self.isIPAddress(url.host) ? nil : url.host
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
                     let sync = channel.pipeline.syncOperations

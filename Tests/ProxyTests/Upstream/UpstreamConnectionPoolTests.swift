@@ -87,4 +87,41 @@ import Testing
             try await loop.submit { connection.close() }.get()
         }
     }
+
+    @Test func connectionsIdleTooLongAreClosedWithoutARequestAndNotReused() async throws {
+        try await LMStudioSimulator.withRunning(configuration: SimulatorConfiguration(name: "host")) { host in
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let pool = UpstreamConnectionPool(eventLoop: loop, tlsContext: nil, idleTimeout: .milliseconds(300))
+            let endpoint = Self.endpoint(for: host)
+            let first = try await Self.connect(pool, endpoint, on: loop)
+            let second = try await Self.connect(pool, endpoint, on: loop)
+            try await loop.submit {
+                pool.giveBack(first, to: endpoint)
+                pool.giveBack(second, to: endpoint)
+            }.get()
+            try await Self.waitUntil("the host sees both connections") { host.stats.openConnections == 2 }
+            // No request comes: the sweep closes both once they have been idle for the timeout.
+            try await Self.waitUntil("the host sees them closed") { host.stats.openConnections == 0 }
+            #expect(try await loop.submit { pool.idleCount }.get() == 0)
+            #expect(try await loop.submit { pool.takeIdle(endpoint) == nil }.get())
+        }
+    }
+
+    @Test func aFreshConnectionIsReusedWhileTheSweepRuns() async throws {
+        try await LMStudioSimulator.withRunning(configuration: SimulatorConfiguration(name: "host")) { host in
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let pool = UpstreamConnectionPool(eventLoop: loop, tlsContext: nil, idleTimeout: .seconds(30))
+            let endpoint = Self.endpoint(for: host)
+            let connection = try await Self.connect(pool, endpoint, on: loop)
+            try await loop.submit { pool.giveBack(connection, to: endpoint) }.get()
+            // After a sweep, a connection idle for less than the timeout is still there.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await loop.submit({ pool.idleSweeps }).get() == 0 {
+                guard ContinuousClock.now < deadline else { throw WaitTimeout(what: "a sweep") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await loop.submit { pool.takeIdle(endpoint) === connection }.get())
+            try await loop.submit { connection.close() }.get()
+        }
+    }
 }
