@@ -184,7 +184,7 @@ final class OllaApplication: Sendable {
         if let group = group.withLockedValue({ $0 }) {
             await group.triggerGracefulShutdown()
         } else {
-            try? await server.channel.close()
+            await server.stopAccepting()
             try? await httpClient.shutdown()
         }
     }
