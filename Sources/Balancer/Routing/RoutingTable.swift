@@ -19,6 +19,8 @@ public final class RoutingTable: Sendable {
     private let state: NIOLockedValueBox<State>
     private let current: NIOLockedValueBox<RoutingSnapshot>
     private let rotation = ManagedAtomic<Int>(0)
+    /// Snapshots published so far, bumped under ``current``'s lock with each new one.
+    private let published = ManagedAtomic<Int>(0)
     private let passiveFailureHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime, String) -> Void)?>(nil)
     private let modelLoadHandler = NIOLockedValueBox<(@Sendable (EndpointRuntime) -> Void)?>(nil)
     /// Requests waiting for a host with room.
@@ -47,6 +49,17 @@ public final class RoutingTable: Sendable {
     /// The snapshot to route with now.
     public var snapshot: RoutingSnapshot {
         current.withLockedValue { $0 }
+    }
+
+    /// How many snapshots were published so far, without a lock: a reader that kept the snapshot of this count
+    /// (``publishedSnapshot``) still has the current one, and need not take the lock to read it again.
+    public var publications: Int {
+        published.load(ordering: .acquiring)
+    }
+
+    /// The current snapshot and its publication count, read together.
+    public var publishedSnapshot: (snapshot: RoutingSnapshot, publication: Int) {
+        current.withLockedValue { ($0, published.load(ordering: .relaxed)) }
     }
 
     // MARK: Publishing (Health, reload)
@@ -215,7 +228,10 @@ public final class RoutingTable: Sendable {
             models: models
         )
         state.snapshot = snapshot
-        current.withLockedValue { $0 = snapshot }
+        current.withLockedValue {
+            $0 = snapshot
+            published.wrappingIncrement(ordering: .releasing)
+        }
     }
 
     // MARK: Acquiring (Proxy)

@@ -20,6 +20,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     private let services: ProxyServices
     private let pool: UpstreamConnectionPool
     private let sweeper: DeadlineSweeper
+    private let snapshots: LoopSnapshot
+    private let requestIDs: RequestIDGenerator
     private var client = ClientAddress(ip: nil, isLoopback: false)
     private var context: ChannelHandlerContext?
     private var machine = StateMachine()
@@ -40,6 +42,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
         self.services = services
         self.pool = loop.pool
         self.sweeper = loop.sweeper
+        self.snapshots = loop.snapshot
+        self.requestIDs = loop.requestIDs
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -48,7 +52,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
 
     func channelActive(context: ChannelHandlerContext) {
         client = ClientAddress(context.channel.remoteAddress)
-        let server = services.table.snapshot.configuration.server
+        let server = snapshots.current.configuration.server
         let admitted = services.connections.admit(context.channel, limit: server.maxConnections)
         run(
             machine.connectionOpened(admitted: admitted, idleTimeout: server.idleTimeout.timeAmount, now: .now()),
@@ -84,7 +88,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        run(machine.errorCaught(error, newRequestID: services.requestIDs.next(), now: .now()), context: context)
+        run(machine.errorCaught(error, newRequestID: requestIDs.next(), now: .now()), context: context)
     }
 
     /// The sweeper's check: idle and read timeouts here, the forwarded request's own after.
@@ -160,7 +164,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
     private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            let snapshot = services.table.snapshot
+            let snapshot = snapshots.current
             let server = snapshot.configuration.server
             let action = machine.headReceived(
                 head,
@@ -170,7 +174,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
                     idleTimeout: server.idleTimeout.timeAmount
                 ),
                 route: services.router.route(head, client: client, snapshot: snapshot),
-                newRequestID: services.requestIDs.next(),
+                newRequestID: requestIDs.next(),
                 now: .now()
             )
             self.snapshot = snapshot

@@ -11,7 +11,6 @@ public final class ProxyServices: Sendable {
     public let table: RoutingTable
     public let router: any RequestRouter
     public let observer: any RequestObserver
-    let requestIDs = RequestIDGenerator()
     let connections = ConnectionRegistry()
     /// Request body bytes held over all client connections (`max_buffered_body`).
     let bufferedBodies = BufferedBodies()
@@ -32,10 +31,13 @@ public final class ProxyServices: Sendable {
         self.router = router
         self.observer = observer
         var loops: [ObjectIdentifier: LoopConfined<LoopResources>] = [:]
-        for loop in eventLoopGroup.makeIterator() {
+        let firstPrefix = UInt32.random(in: 0...UInt32.max)
+        for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let resources = LoopResources(
                 pool: UpstreamConnectionPool(eventLoop: loop, tlsContext: tlsContext),
-                sweeper: DeadlineSweeper(eventLoop: loop)
+                sweeper: DeadlineSweeper(eventLoop: loop),
+                snapshot: LoopSnapshot(table: table),
+                requestIDs: RequestIDGenerator(prefix: firstPrefix &+ UInt32(truncatingIfNeeded: index))
             )
             loops[ObjectIdentifier(loop)] = LoopConfined(value: resources, eventLoop: loop)
         }

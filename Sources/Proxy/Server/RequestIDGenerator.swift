@@ -1,14 +1,17 @@
 import Atomics
 
-/// Request ids for requests that bring none: a random per-process prefix and a counter, cheap and unique.
+/// Request ids for requests that bring none: a random prefix and a counter, cheap and unique. One per event
+/// loop (``LoopResources``), so that the counter is never written by two cores.
 final class RequestIDGenerator: Sendable {
     /// `olla-<8 hex digits>-`, as bytes.
     private let prefix: [UInt8]
     private let counter = ManagedAtomic<UInt64>(0)
 
-    init() {
-        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        prefix = Array("olla-\(String(repeating: "0", count: 8 - random.count))\(random)-".utf8)
+    /// - Parameter prefix: the 8 hex digits after `olla-`; random by default. The event loops of one process
+    ///   take consecutive values, so their ids never meet.
+    init(prefix: UInt32 = .random(in: 0...UInt32.max)) {
+        let hex = String(prefix, radix: 16)
+        self.prefix = Array("olla-\(String(repeating: "0", count: 8 - hex.count))\(hex)-".utf8)
     }
 
     /// The next id: the prefix and the counter in hexadecimal, built in one allocation (this runs per request).
