@@ -138,15 +138,16 @@ struct ResponseParser {
         case .failed:
             throw Failure("the answer already failed")
         case .head(let requestWasHEAD):
-            guard let size = try sectionEnd(in: buffer, limit: Self.maxHeadSize, what: "head") else { return nil }
-            let bytes = buffer.readSlice(length: size)!
-            searched = 0
-            var head = try parseHead(bytes)
-            if head.status.code >= 100 && head.status.code < 200 {
-                // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+            var head: Head
+            // Interim answers (100 Continue, 103 Early Hints) are passed over: the final one follows. In a loop, not
+            // by recursion: one read can hold thousands of them, and recursing ran out of stack.
+            repeat {
+                guard let size = try sectionEnd(in: buffer, limit: Self.maxHeadSize, what: "head") else { return nil }
+                let bytes = buffer.readSlice(length: size)!
+                searched = 0
+                head = try parseHead(bytes)
                 guard head.status.code != 101 else { throw fail("101 Switching Protocols was not asked for") }
-                return try next(&buffer)
-            }
+            } while head.status.code >= 100 && head.status.code < 200
             if requestWasHEAD { head.framing = .none }
             switch head.framing {
             case .none, .length(0):

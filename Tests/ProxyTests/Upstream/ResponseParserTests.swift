@@ -113,6 +113,14 @@ import Testing
         #expect(read.status == 201 && read.fields == ["Content-Length=2"] && read.body == "ok" && read.ended)
     }
 
+    /// A host may send interim answers back to back: a read's worth of them (64 KB, 16 bytes each at the least) must
+    /// not run the parser out of stack.
+    @Test func aReadFullOfInterimAnswersIsPassedOver() throws {
+        let interim = String(repeating: "HTTP/1.1 100\r\n\r\n", count: 4096)
+        let read = try Self.read([interim + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+        #expect(read.status == 200 && read.body == "ok" && read.ended)
+    }
+
     @Test func anAnswerWithoutLengthEndsWithTheClose() throws {
         let read = try Self.readWholeAndByByte(
             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nuntil close",
