@@ -177,6 +177,28 @@ import Testing
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
     ]
 
+    /// Chunk size lines llhttp refuses without its lenient flags: whitespace after the size, and extensions that
+    /// are not `;name` or `;name=value` with a token or quoted-string value.
+    static let malformedChunkLines: [String] = [
+        "1 ", "1\t", "1 ;a", "1 x", "1;", "1;a b", "1; a", "1;a =b", "1;a=", "1;a=b c", "1;a=(b)", "1;a=\"b",
+        "1;a=\"b\"c", "1;a=\"b\u{7F}\"", "1;(a)", "1;a;",
+    ]
+
+    @Test(arguments: malformedChunkLines)
+    func aMalformedChunkSizeLineFails(line: String) {
+        let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\na\r\n0\r\n\r\n"
+        #expect(throws: ResponseParser.Failure.self) { try Self.read([answer]) }
+        #expect(throws: ResponseParser.Failure.self) { try Self.read(answer.map { String($0) }) }
+    }
+
+    @Test func chunkExtensionsAreReadAndDropped() throws {
+        let read = try Self.readWholeAndByByte(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "1;a\r\nx\r\n2;a=b;c=\"d; \\\"e\\\" \u{E9}\";f\r\nyz\r\n0;last=1\r\n\r\n"
+        )
+        #expect(read.body == "xyz" && read.framed.isEmpty && read.ended)
+    }
+
     @Test(arguments: malformed)
     func aMalformedAnswerFails(answer: String) {
         #expect(throws: ResponseParser.Failure.self) { try Self.read([answer]) }
