@@ -10,8 +10,9 @@ import NIOHTTP1
 /// only `HTTP/1.0` and `HTTP/1.1`; lines end in CRLF (no bare CR or LF); a field name is a token followed at once by
 /// `:`; a value has no control character but tab; no obs-fold; one `Content-Length`, digits only; a
 /// `Transfer-Encoding` must be `chunked` alone and never comes with a `Content-Length`; a chunk size is at most 15
-/// hex digits and its line, like every line, is bounded; the CRLF after a chunk's data is checked. Anything else
-/// fails the answer, and the connection is never reused.
+/// hex digits, followed at once by CRLF or by extensions (`;name[=token or quoted-string]`), and its line, like
+/// every line, is bounded; the CRLF after a chunk's data is checked. Anything else fails the answer, and the
+/// connection is never reused.
 ///
 /// A chunk that arrives whole in one read is handed on with its framing (``Event/body(_:framed:)``), so an answer
 /// in chunks to an HTTP/1.1 client goes through without being re-framed; a chunk split across reads is handed on in
@@ -138,15 +139,16 @@ struct ResponseParser {
         case .failed:
             throw Failure("the answer already failed")
         case .head(let requestWasHEAD):
-            guard let size = try sectionEnd(in: buffer, limit: Self.maxHeadSize, what: "head") else { return nil }
-            let bytes = buffer.readSlice(length: size)!
-            searched = 0
-            var head = try parseHead(bytes)
-            if head.status.code >= 100 && head.status.code < 200 {
-                // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+            var head: Head
+            // Interim answers (100 Continue, 103 Early Hints) are passed over: the final one follows. In a loop, not
+            // by recursion: one read can hold thousands of them, and recursing ran out of stack.
+            repeat {
+                guard let size = try sectionEnd(in: buffer, limit: Self.maxHeadSize, what: "head") else { return nil }
+                let bytes = buffer.readSlice(length: size)!
+                searched = 0
+                head = try parseHead(bytes)
                 guard head.status.code != 101 else { throw fail("101 Switching Protocols was not asked for") }
-                return try next(&buffer)
-            }
+            } while head.status.code >= 100 && head.status.code < 200
             if requestWasHEAD { head.framing = .none }
             switch head.framing {
             case .none, .length(0):
@@ -232,19 +234,12 @@ struct ResponseParser {
             guard index > 0 else { throw fail("a chunk size that is not hexadecimal") }
             let plain = bytes[index] == UInt8(ascii: "\r")
             if !plain {
-                // Extensions (`;name=value`), which olla ignores: visible characters, spaces and tabs only.
-                guard
-                    bytes[index] == UInt8(ascii: ";") || bytes[index] == UInt8(ascii: " ")
-                        || bytes[index] == UInt8(ascii: "\t")
-                else { throw fail("a chunk size that is not hexadecimal") }
-                while index < bytes.count, bytes[index] != UInt8(ascii: "\r") {
-                    guard Self.isFieldByte(bytes[index]) else { throw fail("a control character in a chunk extension") }
-                    index += 1
-                }
-                guard index < bytes.count else {
+                guard bytes[index] == UInt8(ascii: ";") else { throw fail("a chunk size that is not hexadecimal") }
+                guard let end = try extensionsEnd(bytes, from: index) else {
                     guard bytes.count <= Self.maxChunkLineSize else { throw fail("a chunk size line too long") }
                     return nil
                 }
+                index = end
             }
             guard index + 1 < bytes.count else { return nil }
             guard bytes[index + 1] == UInt8(ascii: "\n") else { throw fail("a bare CR in a chunk size line") }
@@ -269,6 +264,45 @@ struct ResponseParser {
         buffer.moveReaderIndex(forwardBy: line.length)
         state = .chunkData(remaining: line.size)
         return try next(&buffer)
+    }
+
+    /// Checks a chunk's extensions, which olla ignores, from the `;` at `start`: `;name` or `;name=value`, a value a
+    /// token or a quoted string, with no whitespace around them, as llhttp without its lenient flags.
+    /// - Returns: the index of the size line's CR; nil when the line is not all there yet.
+    private mutating func extensionsEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) throws -> Int? {
+        var index = start
+        while index < bytes.count {
+            guard bytes[index] != UInt8(ascii: "\r") else { return index }
+            guard bytes[index] == UInt8(ascii: ";") else { throw fail("a malformed chunk extension") }
+            index = try tokenEnd(bytes, from: index + 1)
+            guard index < bytes.count else { return nil }
+            guard bytes[index] == UInt8(ascii: "=") else { continue }
+            index += 1
+            guard index < bytes.count else { return nil }
+            guard bytes[index] == UInt8(ascii: "\"") else {
+                index = try tokenEnd(bytes, from: index)
+                continue
+            }
+            // A quoted string: field bytes but `"` and `\`, or `\` and a field byte.
+            index += 1
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                if bytes[index] == UInt8(ascii: "\\") { index += 1 }
+                guard index < bytes.count else { return nil }
+                guard Self.isFieldByte(bytes[index]) else { throw fail("a control character in a chunk extension") }
+                index += 1
+            }
+            guard index < bytes.count else { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The end of a token that starts at `start`: the index of the first byte after it, or the end of `bytes`.
+    private mutating func tokenEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) throws -> Int {
+        var index = start
+        while index < bytes.count, Self.isTokenByte(bytes[index]) { index += 1 }
+        guard index > start || index == bytes.count else { throw fail("a malformed chunk extension") }
+        return index
     }
 
     // MARK: The head

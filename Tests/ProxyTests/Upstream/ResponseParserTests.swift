@@ -113,6 +113,14 @@ import Testing
         #expect(read.status == 201 && read.fields == ["Content-Length=2"] && read.body == "ok" && read.ended)
     }
 
+    /// A host may send interim answers back to back: a read's worth of them (64 KB, 16 bytes each at the least) must
+    /// not run the parser out of stack.
+    @Test func aReadFullOfInterimAnswersIsPassedOver() throws {
+        let interim = String(repeating: "HTTP/1.1 100\r\n\r\n", count: 4096)
+        let read = try Self.read([interim + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+        #expect(read.status == 200 && read.body == "ok" && read.ended)
+    }
+
     @Test func anAnswerWithoutLengthEndsWithTheClose() throws {
         let read = try Self.readWholeAndByByte(
             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nuntil close",
@@ -168,6 +176,28 @@ import Testing
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\u{1}\r\nab\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
     ]
+
+    /// Chunk size lines llhttp refuses without its lenient flags: whitespace after the size, and extensions that
+    /// are not `;name` or `;name=value` with a token or quoted-string value.
+    static let malformedChunkLines: [String] = [
+        "1 ", "1\t", "1 ;a", "1 x", "1;", "1;a b", "1; a", "1;a =b", "1;a=", "1;a=b c", "1;a=(b)", "1;a=\"b",
+        "1;a=\"b\"c", "1;a=\"b\u{7F}\"", "1;(a)", "1;a;",
+    ]
+
+    @Test(arguments: malformedChunkLines)
+    func aMalformedChunkSizeLineFails(line: String) {
+        let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\na\r\n0\r\n\r\n"
+        #expect(throws: ResponseParser.Failure.self) { try Self.read([answer]) }
+        #expect(throws: ResponseParser.Failure.self) { try Self.read(answer.map { String($0) }) }
+    }
+
+    @Test func chunkExtensionsAreReadAndDropped() throws {
+        let read = try Self.readWholeAndByByte(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "1;a\r\nx\r\n2;a=b;c=\"d; \\\"e\\\" \u{E9}\";f\r\nyz\r\n0;last=1\r\n\r\n"
+        )
+        #expect(read.body == "xyz" && read.framed.isEmpty && read.ended)
+    }
 
     @Test(arguments: malformed)
     func aMalformedAnswerFails(answer: String) {
