@@ -373,14 +373,17 @@ struct ResponseParser {
                 line = end + 2
             }
             let status = HTTPResponseStatus(statusCode: code)
-            let framing: Framing
-            if !status.mayHaveResponseBody {
-                framing = .none
-            } else if facts.transferEncodings > 0 {
+            // Checked whatever the status: a 204 or 304 with both is as ambiguous as any answer (llhttp refuses it).
+            if facts.transferEncodings > 0 {
                 guard facts.transferEncodings == 1, facts.chunkedAlone else {
                     throw fail("a Transfer-Encoding other than chunked alone")
                 }
                 guard facts.contentLength == nil else { throw fail("both Content-Length and Transfer-Encoding") }
+            }
+            let framing: Framing
+            if !status.mayHaveResponseBody {
+                framing = .none
+            } else if facts.transferEncodings > 0 {
                 framing = .chunked
             } else if let length = facts.contentLength {
                 framing = .length(length)
