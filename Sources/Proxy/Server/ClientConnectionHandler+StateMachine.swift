@@ -52,7 +52,7 @@ extension ClientConnectionHandler {
             case pauseReading
             /// Read from the socket again: the held parts were all handled.
             case resumeReading
-            /// Take the held parts with ``nextHeldPart()`` and process each, then report ``replayEnded()``.
+            /// Take the held parts with ``nextHeldPart()`` and process each, then report ``replayEnded(now:)``.
             case replayHeldParts
             /// The connection is admitted: watch its deadlines (``deadlinePassed(now:)``) and let it start.
             case watchDeadlines
@@ -97,6 +97,9 @@ extension ClientConnectionHandler {
         /// Parts of requests that arrived while an answer was still being written (HTTP pipelining), handled in
         /// order once it is done. Reading stops meanwhile, so this holds at most what the last read brought.
         private var held: [HTTPServerRequestPart] = []
+        /// A pipelined request that could not be parsed, answered once the requests held before it are (with the
+        /// request id taken when it was seen).
+        private var pendingParseError: (ProxyError, String)?
         private(set) var readingPaused = false
         private var replaying = false
         /// Close once the current answer is written (graceful drain, or an unreadable pipelined request).
@@ -259,9 +262,16 @@ extension ClientConnectionHandler {
         ) -> Action {
             guard let parserError = error as? HTTPParserError else { return .close }
             if isAnswering || !held.isEmpty {
-                // A pipelined request that cannot be parsed: finish the answers before it, then close.
-                closesAfterResponse = true
-                held.removeAll()
+                if case .discarding = state { return .none }
+                // A pipelined request that cannot be parsed: the whole requests held before it are still answered,
+                // in order; then its own 400, and the end of the connection (``replayEnded(now:)``). What was held
+                // of the request itself goes.
+                if let lastEnd = held.lastIndex(where: { if case .end = $0 { return true } else { return false } }) {
+                    held.removeSubrange((lastEnd + 1)...)
+                } else {
+                    held.removeAll()
+                }
+                pendingParseError = (Self.problem(parserError), newRequestID())
                 return pauseReading()
             }
             switch state {
@@ -269,12 +279,7 @@ extension ClientConnectionHandler {
                 // Answered already (413, 503 for memory): what the client sends after is dropped.
                 return .none
             case .idle, .receiving:
-                let problem: ProxyError
-                if case .headerOverflow = parserError {
-                    problem = .requestTooLarge("The request head is larger than max_header_size.", headers: true)
-                } else {
-                    problem = .invalidRequest("Malformed HTTP request: \(parserError).")
-                }
+                let problem = Self.problem(parserError)
                 if case .idle = state {
                     // A head that could not be parsed never started a request: it gets an id of its own (not the
                     // last request's, on a kept-alive connection), no body, and is timed from now.
@@ -322,8 +327,17 @@ extension ClientConnectionHandler {
         }
 
         /// The replay of held parts stopped: reading resumes once none is left.
-        mutating func replayEnded() -> Action {
+        mutating func replayEnded(now: NIODeadline) -> Action {
             replaying = false
+            if held.isEmpty, case .idle = state, let (problem, id) = pendingParseError {
+                // Every request before the one that could not be parsed was answered: now its answer, and the end.
+                pendingParseError = nil
+                requestID = id
+                bodyBytes = 0
+                receivedAt = now
+                idleDeadline = nil
+                return answerEarly(problem)
+            }
             guard held.isEmpty, readingPaused else { return .none }
             readingPaused = false
             return .resumeReading
@@ -361,6 +375,14 @@ extension ClientConnectionHandler {
         }
 
         /// Answers before the request was read to its end, so without keep-alive.
+        /// The answer to a request that could not be parsed.
+        private static func problem(_ parserError: HTTPParserError) -> ProxyError {
+            if case .headerOverflow = parserError {
+                return .requestTooLarge("The request head is larger than max_header_size.", headers: true)
+            }
+            return .invalidRequest("Malformed HTTP request: \(parserError).")
+        }
+
         private mutating func answerEarly(_ problem: ProxyError) -> Action {
             readDeadline = nil
             state = .answering

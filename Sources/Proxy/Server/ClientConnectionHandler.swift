@@ -123,7 +123,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, DeadlineChecking {
             while let part = machine.nextHeldPart() {
                 process(part, context: context)
             }
-            run(machine.replayEnded(), context: context)
+            run(machine.replayEnded(now: .now()), context: context)
         case .watchDeadlines:
             sweeper.add(self)
             context.fireChannelActive()

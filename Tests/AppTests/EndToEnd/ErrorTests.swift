@@ -144,4 +144,27 @@ import Testing
             await connection.close()
         }
     }
+
+    /// Whole requests pipelined before one that cannot be parsed are all answered, in order; then the broken one
+    /// gets its 400 and the connection closes.
+    @Test func requestsPipelinedBeforeAMalformedOneAreStillAnswered() async throws {
+        try await OllaHarness.with(hosts: Self.hosts) { olla in
+            let connection = try await RawHTTPConnection.connect(port: olla.port)
+            let body = chatBody("qwen2.5-7b-instruct")
+            try await connection.send(
+                "POST /olla/lmstudio/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                    + "GET /internal/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "GET /version HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n"
+            )
+            try await olla.waitUntil("the connection closes after the 400") { connection.isClosed }
+            let text = connection.text
+            let chat = try #require(text.range(of: "chat.completion"))
+            let health = try #require(text.range(of: "\"status\":\"healthy\""))
+            let refusal = try #require(text.range(of: "HTTP/1.1 400 Bad Request"))
+            #expect(chat.lowerBound < health.lowerBound && health.lowerBound < refusal.lowerBound)
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
+            #expect(!text.contains("\"name\":\"olla\""), "the malformed request is not answered as /version")
+            await connection.close()
+        }
+    }
 }

@@ -309,21 +309,54 @@ import Testing
         #expect(machine.readDeadline == nil)
     }
 
-    @Test func aParseErrorBehindAnAnswerClosesTheConnectionAfterIt() {
+    @Test func aParseErrorBehindAnAnswerIsAnsweredAfterTheWholeRequestsBeforeIt() {
         var machine = forwarding()
-        guard case .pauseReading = machine.partReceived(.head(head())) else { return unexpected("expected a pause") }
+        // Behind the forwarded request: a whole one, then the head of one whose bytes cannot be parsed.
+        guard case .pauseReading = machine.partReceived(.head(head(.GET, "/internal/health"))) else {
+            return unexpected("expected a pause")
+        }
+        _ = machine.partReceived(.end(nil))
+        _ = machine.partReceived(.head(head()))
         guard case .none = machine.errorCaught(HTTPParserError.invalidMethod, newRequestID: "olla-9", now: at(5)) else {
             return unexpected("reading is paused already")
         }
-        #expect(machine.closesAfterResponse && machine.heldParts == 0)
-        guard case .none = machine.requestDone(keepAlive: true, now: at(6)) else { return unexpected("nothing held") }
-        guard case .discarding = machine.state else { return unexpected("expected discarding") }
+        // The broken request's own parts go; the whole one before it stays, and the connection is not closing yet.
+        #expect(!machine.closesAfterResponse && machine.heldParts == 2)
+        guard case .replayHeldParts = machine.requestDone(keepAlive: true, now: at(6)) else {
+            return unexpected("expected the held request replayed")
+        }
+        guard case .head(let held) = machine.nextHeldPart() else { return unexpected("expected the held head") }
+        _ = receive(held, &machine, route: health, at: 6)
+        guard case .end = machine.nextHeldPart(), case .answerLocally(_, true) = machine.endReceived() else {
+            return unexpected("expected the held request answered, kept alive")
+        }
+        _ = machine.requestDone(keepAlive: true, now: at(7))
+        let none = machine.nextHeldPart()
+        #expect(none == nil)
+        // Then the broken request's 400, with an id of its own, and the connection ends after it.
+        guard case .answerEarly(let problem) = machine.replayEnded(now: at(8)) else {
+            return unexpected("expected the 400 after the held request")
+        }
+        #expect(problem.status == .badRequest && machine.requestID == "olla-9" && machine.receivedAt == at(8))
 
-        var unpaused = forwarding()
-        guard case .pauseReading = unpaused.errorCaught(HTTPParserError.invalidMethod, newRequestID: "", now: at(5))
+        // Nothing whole held: the 400 follows the current answer at once.
+        var alone = forwarding()
+        guard case .pauseReading = alone.errorCaught(HTTPParserError.invalidMethod, newRequestID: "olla-8", now: at(5))
         else {
             return unexpected("expected a pause")
         }
+        guard case .replayHeldParts = alone.requestDone(keepAlive: true, now: at(6)) else {
+            return unexpected("expected the replay that ends in the 400")
+        }
+        let nothing = alone.nextHeldPart()
+        #expect(nothing == nil)
+        guard case .answerEarly = alone.replayEnded(now: at(7)) else { return unexpected("expected the 400") }
+
+        // The current answer ends the connection: nothing more is answered.
+        var closing = forwarding()
+        _ = closing.errorCaught(HTTPParserError.invalidMethod, newRequestID: "olla-7", now: at(5))
+        guard case .none = closing.requestDone(keepAlive: false, now: at(6)) else { return unexpected("expected none") }
+        guard case .discarding = closing.state else { return unexpected("expected discarding") }
     }
 
     @Test func aParseErrorAfterAnEarlyAnswerIsIgnored() {
@@ -406,7 +439,9 @@ import Testing
         }
         let none = machine.nextHeldPart()
         #expect(none == nil)
-        guard case .resumeReading = machine.replayEnded() else { return unexpected("expected reading resumed") }
+        guard case .resumeReading = machine.replayEnded(now: at(12)) else {
+            return unexpected("expected reading resumed")
+        }
         #expect(!machine.readingPaused)
     }
 
@@ -423,7 +458,7 @@ import Testing
         // Forwarding again: the third head waits, and reading stays paused.
         let none = machine.nextHeldPart()
         #expect(none == nil && machine.heldParts == 1)
-        guard case .none = machine.replayEnded() else { return unexpected("reading stays paused") }
+        guard case .none = machine.replayEnded(now: at(12)) else { return unexpected("reading stays paused") }
         guard case .none = machine.partReceived(.end(nil)) else { return unexpected("expected the part held") }
         #expect(machine.heldParts == 2)
     }
