@@ -387,7 +387,7 @@ extension JSONFieldScanner {
                         continue
                     case UInt8(ascii: "u"):
                         guard offset + 4 <= bytes.count,
-                            (0..<4).allSatisfy({ Self.hexValue(bytes[offset + $0]) != nil })
+                            (0..<4).allSatisfy({ ASCII.hexValue(bytes[offset + $0]) != nil })
                         else { throw fail("invalid \\u escape") }
                         offset += 4
                     default:
@@ -401,15 +401,6 @@ extension JSONFieldScanner {
                 }
             }
             throw fail("unterminated string")
-        }
-
-        static func hexValue(_ byte: UInt8) -> UInt16? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt16(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt16(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt16(byte - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
         }
 
         /// Decodes a string token already checked by ``skipString()``. Invalid UTF-8 and lone surrogates
@@ -449,7 +440,7 @@ extension JSONFieldScanner {
                     flushUTF8()
                     var value: UInt16 = 0
                     for position in 0..<4 {
-                        value = value << 4 | (Self.hexValue(inner[index + position]) ?? 0)
+                        value = value << 4 | UInt16(ASCII.hexValue(inner[index + position]) ?? 0)
                     }
                     index += 4
                     units.append(value)

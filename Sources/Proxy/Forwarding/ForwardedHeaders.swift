@@ -57,7 +57,7 @@ enum ForwardedHeaders {
         let options = upstream.connectionNamesHeaders ? HeaderRules.connectionOptions(upstream.headers) : []
         upstream.forEachField { name, value in
             if HeaderRules.isHopByHop(name) { return }
-            if !bodyAllowed && ResponseParser.equalsLowercase(name, "content-length") { return }
+            if !bodyAllowed && ASCII.equalsLowercase(name, "content-length") { return }
             if !options.isEmpty, options.contains(String(decoding: name, as: UTF8.self).lowercased()) { return }
             head.add(name: name, value: value)
         }

@@ -4,31 +4,22 @@ import NIOHTTP1
 enum HeaderRules {
     /// Whether a header is hop-by-hop (RFC 9110 section 7.6.1), and so never forwarded in either direction.
     static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: return name.equalsIgnoringASCIICase("te")
-        case 7: return name.equalsIgnoringASCIICase("trailer") || name.equalsIgnoringASCIICase("upgrade")
-        case 10: return name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive")
-        case 16: return name.equalsIgnoringASCIICase("proxy-connection")
-        case 17: return name.equalsIgnoringASCIICase("transfer-encoding")
-        case 18: return name.equalsIgnoringASCIICase("proxy-authenticate")
-        case 19: return name.equalsIgnoringASCIICase("proxy-authorization")
-        default: return false
-        }
+        name.withUTF8Bytes { isHopByHop($0) }
     }
 
     /// ``isHopByHop(_:)-(String)`` for a name read as bytes (a host's answer, ``ResponseParser``).
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
-        case 2: return ResponseParser.equalsLowercase(name, "te")
+        case 2: return ASCII.equalsLowercase(name, "te")
         case 7:
-            return ResponseParser.equalsLowercase(name, "trailer") || ResponseParser.equalsLowercase(name, "upgrade")
+            return ASCII.equalsLowercase(name, "trailer") || ASCII.equalsLowercase(name, "upgrade")
         case 10:
-            return ResponseParser.equalsLowercase(name, "connection")
-                || ResponseParser.equalsLowercase(name, "keep-alive")
-        case 16: return ResponseParser.equalsLowercase(name, "proxy-connection")
-        case 17: return ResponseParser.equalsLowercase(name, "transfer-encoding")
-        case 18: return ResponseParser.equalsLowercase(name, "proxy-authenticate")
-        case 19: return ResponseParser.equalsLowercase(name, "proxy-authorization")
+            return ASCII.equalsLowercase(name, "connection")
+                || ASCII.equalsLowercase(name, "keep-alive")
+        case 16: return ASCII.equalsLowercase(name, "proxy-connection")
+        case 17: return ASCII.equalsLowercase(name, "transfer-encoding")
+        case 18: return ASCII.equalsLowercase(name, "proxy-authenticate")
+        case 19: return ASCII.equalsLowercase(name, "proxy-authorization")
         default: return false
         }
     }
@@ -103,35 +94,5 @@ enum HeaderRules {
             if !option.isEmpty, option != "close", option != "keep-alive" { names.append(option) }
         }
         return names
-    }
-}
-
-extension String {
-    /// ASCII case-insensitive equality; `other` must be lowercase.
-    @inline(__always)
-    func equalsIgnoringASCIICase(_ other: StaticString) -> Bool {
-        let count = other.utf8CodeUnitCount
-        guard utf8.count == count else { return false }
-        let expected = other.utf8Start
-        var index = 0
-        for byte in utf8 {
-            let lowered = (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
-            if lowered != expected[index] { return false }
-            index += 1
-        }
-        return true
-    }
-
-    func hasPrefixIgnoringASCIICase(_ prefix: StaticString) -> Bool {
-        let count = prefix.utf8CodeUnitCount
-        guard utf8.count >= count else { return false }
-        let expected = prefix.utf8Start
-        var index = 0
-        for byte in utf8.prefix(count) {
-            let lowered = (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
-            if lowered != expected[index] { return false }
-            index += 1
-        }
-        return true
     }
 }

@@ -222,7 +222,7 @@ struct ResponseParser {
         let line = try buffer.withUnsafeReadableBytes { bytes throws -> (size: Int, length: Int, plain: Bool)? in
             var index = 0
             var size = 0
-            while index < bytes.count, let digit = Self.hexValue(bytes[index]) {
+            while index < bytes.count, let digit = ASCII.hexValue(bytes[index]) {
                 guard index < 15 else { throw fail("a chunk size of more than 15 hex digits") }
                 size = size << 4 | digit
                 index += 1
@@ -421,7 +421,7 @@ struct ResponseParser {
             let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
             let value = ResponseParser.trimmed(bytes, from: colon + 1, to: end)
             switch name.count {
-            case 14 where ResponseParser.equalsLowercase(name, "content-length"):
+            case 14 where ASCII.equalsLowercase(name, "content-length"):
                 guard contentLength == nil else {
                     problem = "more than one Content-Length"
                     return
@@ -431,27 +431,27 @@ struct ResponseParser {
                     return
                 }
                 contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            case 17 where ResponseParser.equalsLowercase(name, "transfer-encoding"):
+            case 17 where ASCII.equalsLowercase(name, "transfer-encoding"):
                 transferEncodings += 1
-                chunkedAlone = chunkedAlone && ResponseParser.equalsLowercase(value, "chunked")
-            case 10 where ResponseParser.equalsLowercase(name, "connection"):
+                chunkedAlone = chunkedAlone && ASCII.equalsLowercase(value, "chunked")
+            case 10 where ASCII.equalsLowercase(name, "connection"):
                 // A list: `close`, `keep-alive`, or names of headers (hop-by-hop for this message).
                 var start = 0
                 while start <= value.count {
                     var stop = start
                     while stop < value.count, value[stop] != UInt8(ascii: ",") { stop += 1 }
                     let token = ResponseParser.trimmed(value, from: start, to: stop)
-                    if ResponseParser.equalsLowercase(token, "close") {
+                    if ASCII.equalsLowercase(token, "close") {
                         close = true
-                    } else if ResponseParser.equalsLowercase(token, "keep-alive") {
+                    } else if ASCII.equalsLowercase(token, "keep-alive") {
                         keepAlive = true
                     } else if !token.isEmpty {
                         connectionNamesHeaders = true
                     }
                     start = stop + 1
                 }
-            case 12 where ResponseParser.equalsLowercase(name, "content-type"):
-                isEventStream = ResponseParser.startsWithLowercase(value, "text/event-stream")
+            case 12 where ASCII.equalsLowercase(name, "content-type"):
+                isEventStream = ASCII.startsWithLowercase(value, "text/event-stream")
             default:
                 break
             }
@@ -504,15 +504,6 @@ struct ResponseParser {
         byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
     }
 
-    static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte - UInt8(ascii: "A") + 10)
-        default: return nil
-        }
-    }
-
     static func decimalValue(_ byte: UInt8) -> Int? {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
     }
@@ -524,23 +515,6 @@ struct ResponseParser {
         while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
         while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-    }
-
-    /// ASCII case-insensitive equality with a lowercase literal.
-    static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        bytes.count == literal.utf8CodeUnitCount && startsWithLowercase(bytes, literal)
-    }
-
-    static func startsWithLowercase(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        let count = literal.utf8CodeUnitCount
-        guard bytes.count >= count else { return false }
-        let expected = literal.utf8Start
-        for index in 0..<count {
-            let byte = bytes[index]
-            let lowered = (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
-            if lowered != expected[index] { return false }
-        }
-        return true
     }
 
     private static func startsWith(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {

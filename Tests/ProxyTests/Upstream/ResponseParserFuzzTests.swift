@@ -536,11 +536,11 @@ enum HTTPMutator {
             }
         case 9:
             // A chunk size (or any line starting with hex digits) made huge, or long with leading zeros.
-            let sizeLines = lineStarts.filter { ResponseParser.hexValue(bytes[$0]) != nil }
+            let sizeLines = lineStarts.filter { ASCII.hexValue(bytes[$0]) != nil }
             guard !sizeLines.isEmpty else { return }
             let start = random.pick(sizeLines)
             var end = start
-            while end < bytes.count, ResponseParser.hexValue(bytes[end]) != nil { end += 1 }
+            while end < bytes.count, ASCII.hexValue(bytes[end]) != nil { end += 1 }
             bytes.replaceSubrange(start..<end, with: random.pick(hugeSizes))
         default:
             // A line repeated (a second Content-Length, Transfer-Encoding or chunk).

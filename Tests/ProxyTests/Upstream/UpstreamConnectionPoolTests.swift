@@ -36,9 +36,9 @@ import Testing
         return try await promise.futureResult.get()
     }
 
-    static func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+    static func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
+        while try await !condition() {
             guard ContinuousClock.now < deadline else { throw WaitTimeout(what: what) }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -115,11 +115,7 @@ import Testing
             let connection = try await Self.connect(pool, endpoint, on: loop)
             try await loop.submit { pool.giveBack(connection, to: endpoint) }.get()
             // After a sweep, a connection idle for less than the timeout is still there.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while try await loop.submit({ pool.idleSweeps }).get() == 0 {
-                guard ContinuousClock.now < deadline else { throw WaitTimeout(what: "a sweep") }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await Self.waitUntil("a sweep") { try await loop.submit { pool.idleSweeps }.get() > 0 }
             #expect(try await loop.submit { pool.takeIdle(endpoint) === connection }.get())
             try await loop.submit { connection.close() }.get()
         }
